@@ -1,0 +1,1 @@
+"""One module per `radiowmhseg` subcommand: add_parser(subparsers, name) sets args.run = run."""

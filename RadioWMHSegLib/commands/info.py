@@ -1,0 +1,44 @@
+"""`radiowmhseg info`: the model card and the device that would be used."""
+
+import json
+
+
+def add_parser(subparsers, name):
+    p = subparsers.add_parser(name, help="show the model card and the device that would be used")
+    p.add_argument("--model", help="model folder (default: the bundled model)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--json", action="store_true", help="print the card as JSON")
+    p.set_defaults(run=run)
+    return p
+
+
+def run(args) -> int:
+    from .. import __version__
+    from ..device import describe_device, resolve_device
+    from ..model_io import bundled_model_dir, list_models, read_card
+
+    device = resolve_device(args.device)
+    model_dir = args.model or bundled_model_dir()
+    card = read_card(model_dir)
+    if args.json:
+        print(json.dumps({"version": __version__, "device": describe_device(device), "model_path": str(model_dir),
+                          "card": card}, indent=2))
+        return 0
+    print(f"RadioWMHSeg {__version__}")
+    print(f"device: {describe_device(device)}")
+    print(f"model: {card.get('name')} ({model_dir})")
+    print(f"  created: {card.get('created')}  parent: {card.get('parent')}")
+    arch = card["architecture"]
+    print(f"  architecture: {arch['class']} {arch.get('config')}")
+    training = card.get("training") or {}
+    for key in ("summary", "data", "strategy", "steps"):
+        if key in training:
+            print(f"  training {key}: {training[key]}")
+    for group, metrics in (card.get("metrics") or {}).items():
+        text = metrics if not isinstance(metrics, dict) else ", ".join(
+            f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
+        print(f"  metrics {group}: {text}")
+    others = [path for path, _ in list_models()[1:]]
+    if others:
+        print("other models found: " + ", ".join(str(p) for p in others))
+    return 0

@@ -1,0 +1,95 @@
+"""`radiowmhseg segment`: FLAIR file(s) to WMH mask(s) on the input grid."""
+
+import sys
+from pathlib import Path
+
+from ..errors import InputError
+
+
+def add_parser(subparsers, name):
+    p = subparsers.add_parser(
+        name,
+        help="segment WMH in a FLAIR, a folder of FLAIRs or a list of them",
+        description="Segment white-matter hyperintensities. One INPUT file (or DICOM folder) writes the "
+        "outputs named; several inputs or a folder of cases is a cohort: -o is then a folder, one bad case "
+        "is reported without stopping the others, and cases already done are skipped on a rerun.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="FLAIR file (.nii.gz .nii .nrrd .mha), DICOM folder, or folder of cases")
+    p.add_argument("-o", "--output", required=True, help="output mask file (one case) or output folder (cohort)")
+    p.add_argument("--prob", help="also write the probability map (one case: a file; cohort: any value turns it on)")
+    p.add_argument("--brain-mask", help="also write the brain mask (one case: a file; cohort: any value turns it on)")
+    p.add_argument("--stats", help="lesion statistics file: .json (everything) or .csv (one row per lesion)")
+    p.add_argument("--png", help="PNG of a few slices with the mask overlaid (one case)")
+    p.add_argument("--reference", help="a true mask on the input grid: print Dice and the other metrics (one case)")
+    p.add_argument("--skull-stripped", action="store_true", help="the input is already skull-stripped")
+    p.add_argument("--skull-strip-method", default="auto", choices=["auto", "template", "hd-bet"],
+                   help="auto: HD-BET on a GPU, the registered MNI brain mask on the CPU")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--model", help="model folder (default: the bundled model)")
+    p.add_argument("--threshold", type=float, default=None, help="probability threshold (default 0.5)")
+    p.add_argument("--min-lesion-mm3", type=float, default=None, help="smallest lesion kept, in mm3 (default 3)")
+    p.add_argument("--tta", action="store_true", help="test-time flipping (4 passes: slower, smoother)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="bf16 is faster on recent CPUs")
+    p.add_argument("--channel", type=int, help="channel to use from a 4D or multi-component image")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files (one case)")
+    p.set_defaults(run=run)
+    return p
+
+
+def _options(args):
+    from ..segment import DEFAULT_MIN_LESION_MM3, DEFAULT_THRESHOLD
+
+    return {
+        "skull_stripped": args.skull_stripped,
+        "skull_strip_method": args.skull_strip_method,
+        "threshold": DEFAULT_THRESHOLD if args.threshold is None else args.threshold,
+        "min_lesion_mm3": DEFAULT_MIN_LESION_MM3 if args.min_lesion_mm3 is None else args.min_lesion_mm3,
+        "tta": args.tta,
+        "precision": args.precision,
+        "channel": args.channel,
+    }
+
+
+def _is_cohort(args):
+    return len(args.inputs) > 1 or (Path(args.inputs[0]).is_dir() and not _looks_like_dicom(args.inputs[0]))
+
+
+def _looks_like_dicom(folder):
+    import SimpleITK as sitk
+
+    return bool(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)))
+
+
+def _print_metrics(metrics):
+    keys = ("dsc", "sensitivity", "precision", "hd95", "lesion_f1")
+    print("vs reference: " + ", ".join(f"{k} {metrics[k]:.3f}" for k in keys if k in metrics))
+
+
+def run(args) -> int:
+    from ..segment import segment, segment_cohort
+
+    options = _options(args)
+    if not _is_cohort(args):
+        def progress(fraction, message=""):
+            print(f"[{fraction * 100:5.1f}%] {message}", file=sys.stderr, flush=True)
+
+        result = segment(args.inputs[0], args.output, prob=args.prob, brain_mask=args.brain_mask, stats=args.stats,
+                         png=args.png, reference=args.reference, overwrite=args.overwrite, model=args.model,
+                         device=args.device, progress=progress, **options)
+        print(f"{args.output}: WMH {result.stats.total_volume_ml:.2f} mL in {result.stats.count} lesions "
+              f"({result.record['seconds']:.1f} s on {result.record['device']})")
+        if "metrics_vs_reference" in result.record:
+            _print_metrics(result.record["metrics_vs_reference"])
+        return 0
+    if args.png or args.reference:
+        raise InputError("--png and --reference are for one case; run them on a single INPUT")
+    options.pop("channel")
+    rows = segment_cohort(args.inputs, args.output, write_prob=bool(args.prob), write_brain_mask=bool(args.brain_mask),
+                          model=args.model, device=args.device, channel=args.channel, **options)
+    failed = [r for r in rows if r["status"] == "failed"]
+    done = sum(r["status"] == "done" for r in rows)
+    skipped = sum(r["status"] == "skipped" for r in rows)
+    for row in failed:
+        print(f"radiowmhseg: {row['case']}: {row['message']}", file=sys.stderr)
+    print(f"{done} segmented, {skipped} already done, {len(failed)} failed; summary in {Path(args.output) / 'cohort_summary.csv'}")
+    return 1 if failed else 0

@@ -1,0 +1,61 @@
+"""Head-like test volumes made from the MNI template, placed in chosen native grids."""
+
+import numpy as np
+import SimpleITK as sitk
+
+from RadioWMHSegLib import templates
+
+
+def flair_like_template():
+    """FLAIR-like contrast from the template's tissue maps: CSF dark, WM below GM, zero outside."""
+    gm = sitk.GetArrayFromImage(templates.mni_tissue("gm"))
+    wm = sitk.GetArrayFromImage(templates.mni_tissue("wm"))
+    brain = sitk.GetArrayFromImage(templates.mni_brain_mask()) > 0
+    csf = np.clip(1.0 - gm - wm, 0, 1) * brain
+    array = (300.0 * gm + 230.0 * wm + 60.0 * csf) * brain
+    image = sitk.GetImageFromArray(array.astype(np.float32))
+    image.CopyInformation(templates.mni_brain_mask())
+    return image
+
+
+def add_bright_blob(image_mni, centre_index, radius_mm=6.0, value=900.0):
+    """Add a bright sphere (a 'lesion') at a template voxel; returns (image, blob mask) in MNI."""
+    array = sitk.GetArrayFromImage(image_mni)
+    z, y, x = np.ogrid[: array.shape[0], : array.shape[1], : array.shape[2]]
+    cx, cy, cz = centre_index
+    blob = (x - cx) ** 2 + (y - cy) ** 2 + (z - cz) ** 2 <= radius_mm ** 2
+    array = array.copy()
+    array[blob] = value
+    out = sitk.GetImageFromArray(array)
+    out.CopyInformation(image_mni)
+    mask = sitk.GetImageFromArray(blob.astype(np.uint8))
+    mask.CopyInformation(image_mni)
+    return out, mask
+
+
+def native_grid(size=(110, 130, 100), spacing=(1.6, 1.6, 1.8), angle_deg=12.0, left_handed=True):
+    """An oblique (rotated about two axes), optionally left-handed grid centred on the brain."""
+    a, b = np.deg2rad(angle_deg), np.deg2rad(angle_deg / 2)
+    rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    rx = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
+    direction = rz @ rx @ (np.diag([1.0, 1.0, -1.0]) if left_handed else np.eye(3))
+    grid = sitk.Image(size, sitk.sitkFloat32)
+    grid.SetSpacing(spacing)
+    grid.SetDirection(direction.flatten().tolist())
+    # Place the grid's centre on the template brain's centre, shifted a little.
+    centre = np.array(templates.mni_brain_mask().TransformContinuousIndexToPhysicalPoint((98, 116, 80)))
+    half = direction @ (np.array(size) * np.array(spacing) / 2.0)
+    grid.SetOrigin(tuple(centre + np.array([4.0, -6.0, 3.0]) - half))
+    return grid
+
+
+def to_native(image_mni, grid, interpolator=sitk.sitkLinear):
+    """The same anatomy sampled on the native grid (physical space shared, no transform)."""
+    return sitk.Resample(image_mni, grid, sitk.Transform(), interpolator, 0.0, image_mni.GetPixelID())
+
+
+def phantom_with_blob(grid=None, centre_index=(70, 120, 100)):
+    """(native FLAIR-like image, native blob mask) for a blob in the left deep white matter."""
+    grid = grid or native_grid()
+    image, blob = add_bright_blob(flair_like_template(), centre_index)
+    return to_native(image, grid), to_native(blob, grid, sitk.sitkNearestNeighbor)

@@ -1,0 +1,55 @@
+"""The command line as a user meets it: exit codes and one-line errors."""
+
+import subprocess
+import sys
+
+import pytest
+
+from RadioWMHSegLib import cli, model_io
+from RadioWMHSegLib.network import AttentionVNet
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "RadioWMHSegLib", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_help_lists_every_command():
+    out = run_cli("--help")
+    assert out.returncode == 0
+    for command in ("segment", "evaluate", "info"):
+        assert command in out.stdout
+
+
+def test_missing_input_is_one_line_on_stderr_and_non_zero(tmp_path):
+    out = run_cli("segment", tmp_path / "nope.nii.gz", "-o", tmp_path / "mask.nii.gz")
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "nope.nii.gz" in lines[0], out.stderr
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "mask.nii.gz").exists()
+
+
+def test_info_prints_the_card_and_the_device(tmp_path, capsys):
+    net = AttentionVNet(channels=(4, 8), convs=(1, 1))
+    card = model_io.new_card(net, "tiny-card", metrics={"synthetic_test": {"dsc": 0.5}})
+    folder = model_io.save_model(net, card, tmp_path, "tiny")
+    assert cli.main(["info", "--model", str(folder), "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "tiny-card" in printed and "cpu" in printed and "dsc 0.500" in printed
+
+
+def test_a_damaged_model_is_refused_in_one_line(tmp_path, capsys):
+    (tmp_path / "model.json").write_text("{")
+    assert cli.main(["info", "--model", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not valid JSON" in err[0]
+
+
+def test_cuda_asked_for_without_a_gpu_is_refused(capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert cli.main(["info", "--device", "cuda"]) == 1
+    assert "no CUDA GPU" in capsys.readouterr().err

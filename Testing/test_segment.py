@@ -1,0 +1,85 @@
+"""End to end with the stand-in network: geometry, determinism and the mapping back."""
+
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from phantoms import native_grid, phantom_with_blob
+from RadioWMHSegLib.errors import InputError
+from RadioWMHSegLib.segment import segment, segment_cohort, segment_image
+
+
+def dice(a, b):
+    a, b = a > 0, b > 0
+    return 2.0 * np.logical_and(a, b).sum() / max(a.sum() + b.sum(), 1)
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    return phantom_with_blob()
+
+
+def test_blob_in_an_oblique_left_handed_volume_comes_back_on_the_blob(phantom, bright_voxel_model):
+    image, blob = phantom
+    assert np.linalg.det(np.array(image.GetDirection()).reshape(3, 3)) < 0
+    result = segment_image(image, skull_stripped=True, model=bright_voxel_model, device="cpu")
+    for output in (result.mask, result.probability, result.brain_mask):
+        assert output.GetSize() == image.GetSize()
+        assert np.allclose(output.GetOrigin(), image.GetOrigin())
+        assert np.allclose(output.GetSpacing(), image.GetSpacing())
+        assert np.allclose(output.GetDirection(), image.GetDirection())
+    mask = sitk.GetArrayFromImage(result.mask)
+    assert dice(mask, sitk.GetArrayFromImage(blob)) > 0.7
+    assert result.stats.count == 1
+    blob_ml = sitk.GetArrayFromImage(blob).sum() * np.prod(image.GetSpacing()) / 1000
+    assert result.stats.total_volume_ml == pytest.approx(blob_ml, rel=0.35)
+    # Stages are recorded with their parameters, so every output can be traced back.
+    stages = [s["stage"] for s in result.record["stages"]]
+    assert "network" in stages and len(stages) >= 5
+
+
+def test_same_input_gives_the_same_mask(phantom, bright_voxel_model):
+    image, _ = phantom
+    a = segment_image(image, skull_stripped=True, model=bright_voxel_model, device="cpu")
+    b = segment_image(image, skull_stripped=True, model=bright_voxel_model, device="cpu")
+    assert np.array_equal(sitk.GetArrayFromImage(a.probability), sitk.GetArrayFromImage(b.probability))
+
+
+def test_files_in_and_out_and_nothing_overwritten(tmp_path, phantom, bright_voxel_model):
+    image, blob = phantom
+    flair = tmp_path / "case01.nii.gz"
+    sitk.WriteImage(image, str(flair))
+    sitk.WriteImage(blob, str(tmp_path / "truth.nii.gz"))
+    out = tmp_path / "out"
+    result = segment(flair, out / "wmh.nii.gz", prob=out / "prob.nii.gz", stats=out / "stats.json",
+                     png=out / "overlay.png", reference=tmp_path / "truth.nii.gz",
+                     skull_stripped=True, model=bright_voxel_model, device="cpu")
+    written = sitk.ReadImage(str(out / "wmh.nii.gz"))
+    assert written.GetSize() == image.GetSize()
+    assert np.allclose(written.GetDirection(), image.GetDirection(), atol=1e-5)
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["count"] == result.stats.count
+    assert (out / "overlay.png").stat().st_size > 1000
+    assert result.record["metrics_vs_reference"]["dsc"] > 0.7
+    with pytest.raises(InputError, match="already exists"):
+        segment(flair, out / "wmh.nii.gz", model=bright_voxel_model, skull_stripped=True, device="cpu")
+
+
+def test_a_cohort_goes_on_past_a_bad_case_and_skips_done_ones(tmp_path, bright_voxel_model):
+    image, _ = phantom_with_blob(native_grid(size=(70, 80, 64), spacing=(2.4, 2.4, 2.6)))
+    cohort = tmp_path / "cohort"
+    cohort.mkdir()
+    sitk.WriteImage(image, str(cohort / "good.nii.gz"))
+    (cohort / "broken.nii.gz").write_bytes(b"not an image")
+    rows = segment_cohort([cohort], tmp_path / "out", model=bright_voxel_model, device="cpu",
+                          skull_stripped=True, show_progress=False)
+    status = {r["case"]: r["status"] for r in rows}
+    assert status == {"good": "done", "broken": "failed"}
+    assert (tmp_path / "out" / "good_wmh.nii.gz").exists()
+    assert not (tmp_path / "out" / "broken_wmh.nii.gz").exists()
+    again = segment_cohort([cohort], tmp_path / "out", model=bright_voxel_model, device="cpu",
+                           skull_stripped=True, show_progress=False)
+    assert {r["case"]: r["status"] for r in again}["good"] == "skipped"
+    assert "good" in (tmp_path / "out" / "cohort_summary.csv").read_text()
