@@ -31,6 +31,8 @@ class Anatomy:
     ventricle_distance: np.ndarray   # float32 mm to the nearest ventricle voxel
     cortex_distance: np.ndarray      # float32 mm to the nearest grey-matter voxel (GM > 0.5)
     outside_distance: np.ndarray     # float32 mm from the brain, 0 inside (for the skull shell)
+    hull_distance: np.ndarray        # float32 mm from the head's inner hull (brain with its concavities
+                                     # and what lies below it filled), 0 inside: where bone and scalp go
     horn_tips: dict                  # 'frontal_left' ... -> (z, y, x) index of each horn's tip
     periventricular_points: np.ndarray  # (n, 3) candidate lesion centres in index space
     juxtacortical_points: np.ndarray
@@ -84,6 +86,19 @@ def _horn_tips(ventricles: np.ndarray, grid: sitk.Image) -> dict:
     return tips
 
 
+def _hull_distance(brain: np.ndarray, outside_distance: np.ndarray, radius_mm=12.0) -> np.ndarray:
+    """Distance outside the brain closed by radius_mm (skull base, temporal fossae filled), with
+    the lowest brain slice extruded downwards so that a neck carries the head on a taller grid."""
+    dilated = outside_distance <= radius_mm
+    hull = ndi.distance_transform_edt(dilated) > radius_mm
+    hull |= brain > 0
+    slices_with_brain = np.flatnonzero(brain.any(axis=(1, 2)))
+    if len(slices_with_brain):
+        lowest = slices_with_brain[0]
+        hull[:lowest] = ndi.binary_fill_holes(hull[lowest])[None]
+    return ndi.distance_transform_edt(~hull).astype(np.float32)
+
+
 @functools.lru_cache(maxsize=4)
 def _anatomy_for(key) -> Anatomy:
     grid = _grids[key]
@@ -98,6 +113,7 @@ def _anatomy_for(key) -> Anatomy:
     ventricle_distance = ndi.distance_transform_edt(~ventricles).astype(np.float32)
     cortex_distance = ndi.distance_transform_edt(gm <= 0.5).astype(np.float32)
     outside_distance = ndi.distance_transform_edt(brain == 0).astype(np.float32)
+    hull_distance = _hull_distance(brain, outside_distance)
     white = wm > 0.5
     periventricular = white & (ventricle_distance >= 1) & (ventricle_distance <= 5)
     juxtacortical = white & (cortex_distance >= 1) & (cortex_distance <= 3) & (ventricle_distance > 8)
@@ -105,7 +121,7 @@ def _anatomy_for(key) -> Anatomy:
     return Anatomy(
         grid=grid, gm=gm, wm=wm, csf=csf, brain=brain, ventricles=ventricles,
         ventricle_distance=ventricle_distance, cortex_distance=cortex_distance,
-        outside_distance=outside_distance, horn_tips=_horn_tips(ventricles, grid),
+        outside_distance=outside_distance, hull_distance=hull_distance, horn_tips=_horn_tips(ventricles, grid),
         periventricular_points=np.argwhere(periventricular),
         juxtacortical_points=np.argwhere(juxtacortical),
         deep_wm_points=np.argwhere(deep),

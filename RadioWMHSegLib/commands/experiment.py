@@ -1,0 +1,60 @@
+"""`radiowmhseg experiment`: the published comparison of transfer strategies and training-set sizes."""
+
+from .pretrain import patch_size_of
+
+
+def add_parser(subparsers, name):
+    p = subparsers.add_parser(
+        name,
+        help="compare transfer strategies (all, decoder, last, scratch, mixed) for several training sizes",
+        description="Pre-train once on the source data (or use --pretrained), then for each training size N and "
+        "strategy fine-tune on the first N target cases and score on the last --n-test target cases. Writes "
+        "results.csv (one row per run and test case), table.md / table.csv (mean ± sd of DSC, sensitivity, "
+        "precision, HD95, lesion F1) and dsc_boxplot.png. Rerunning the same command resumes: finished runs "
+        "are skipped.",
+    )
+    p.add_argument("--source", dest="source_datasets", nargs="+", default=[], metavar="DATASET",
+                   help="source dataset(s): pre-training and the 'mixed' strategy")
+    p.add_argument("--target", required=True, metavar="DATASET", help="target dataset (training cases first, test cases last)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="experiment folder")
+    p.add_argument("--n-train", type=int, nargs="+", default=[5, 9], help="training-set sizes (default 5 9)")
+    p.add_argument("--n-test", type=int, default=11, help="held-out test cases, the last of the target (default 11)")
+    p.add_argument("--strategies", nargs="+", default=["all", "decoder", "last", "scratch", "mixed"],
+                   choices=["all", "decoder", "last", "scratch", "mixed"])
+    p.add_argument("--pretrained", metavar="MODEL_DIR", help="use this source model instead of pre-training")
+    p.add_argument("--epochs", type=int, default=20, help="epochs of each fine-tuning run (default 20)")
+    p.add_argument("--steps-per-epoch", type=int, default=100, help="steps per fine-tuning epoch (default 100)")
+    p.add_argument("--lr", type=float, help="one learning rate for all strategies (default: 1e-4 all/decoder, 1e-3 others)")
+    p.add_argument("--pretrain-epochs", type=int, default=50, help="epochs of the source pre-training (default 50)")
+    p.add_argument("--pretrain-steps-per-epoch", type=int, default=250, help="steps per pre-training epoch (default 250)")
+    p.add_argument("--pretrain-lr", type=float, default=1e-3, help="pre-training learning rate (default 1e-3)")
+    p.add_argument("--channels", type=int, nargs="+", help="network widths per level for pre-training (default 8 16 32 64 128)")
+    p.add_argument("--convs", type=int, nargs="+", help="convolutions per level for pre-training (default 1 2 2 2 2)")
+    p.add_argument("--patch-size", type=int, nargs="+", default=[64], help="patch side(s) (default 64)")
+    p.add_argument("--batch-size", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--label2", default="background", choices=["foreground", "background", "ignore"])
+    p.add_argument("--dropout", type=float, default=None)
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--grid", default="crop", choices=["crop", "as_is"])
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(run=run)
+    return p
+
+
+def run(args) -> int:
+    from ..training.experiment import run_experiment
+
+    common = {"patch_size": patch_size_of(args.patch_size), "batch_size": args.batch_size, "seed": args.seed,
+              "label2": args.label2, "dropout": args.dropout, "precision": args.precision, "grid": args.grid,
+              "show_progress": not args.no_progress}
+    pretrain_options = dict(common, epochs=args.pretrain_epochs, steps_per_epoch=args.pretrain_steps_per_epoch,
+                            lr=args.pretrain_lr, channels=args.channels, convs=args.convs)
+    finetune_options = dict(common, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch)
+    table = run_experiment(args.source_datasets, args.target, args.output, n_train=args.n_train, n_test=args.n_test,
+                           strategies=args.strategies, pretrained=args.pretrained, pretrain_options=pretrain_options,
+                           finetune_options=finetune_options, device=args.device, lr=args.lr)
+    print(table.read_text(encoding="utf-8"))
+    print(f"results in {table.parent}")
+    return 0

@@ -1,0 +1,41 @@
+"""`radiowmhseg finetune`: adapt a trained model to a target dataset with one transfer strategy."""
+
+from .pretrain import add_training_options, training_options
+
+
+def add_parser(subparsers, name):
+    p = subparsers.add_parser(
+        name,
+        help="fine-tune a model on your own labelled cases (transfer learning)",
+        description="Fine-tune a model on a target dataset. Strategies: all (whole network from the source "
+        "model), decoder (encoder frozen), last (last three layers re-initialised and trained alone), scratch "
+        "(random weights, target only), mixed (random weights, source + target together). The result is a new "
+        "model folder (default in the user's model folder) whose card names the source model as parent; the "
+        "source model is never changed.",
+    )
+    p.add_argument("dataset", metavar="DATASET", help="target dataset folder (dataset.json, imagesTr/, labelsTr/)")
+    p.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="run folder (checkpoints, logs)")
+    p.add_argument("--from", dest="source_model", metavar="MODEL_DIR", help="source model folder (default: the bundled model)")
+    p.add_argument("--strategy", default="all", choices=["all", "decoder", "last", "scratch", "mixed"],
+                   help="transfer strategy (default all)")
+    p.add_argument("--source", dest="source_datasets", nargs="+", default=[], metavar="DATASET",
+                   help="source dataset(s) trained on together with the target (strategy mixed)")
+    p.add_argument("--models-dir", help="where the fine-tuned model folder is written (default: the user's model folder)")
+    p.add_argument("--name", help="model name (default: <source name>-<strategy>)")
+    add_training_options(p, lr_default_text="1e-4 for all/decoder, 1e-3 for last/scratch/mixed",
+                         defaults={"epochs": 20, "steps_per_epoch": 100, "val_cases": 1})
+    p.set_defaults(run=run)
+    return p
+
+
+def run(args) -> int:
+    from ..training.transfer import finetune
+
+    result = finetune(args.dataset, args.output, source_model=args.source_model, strategy=args.strategy,
+                      source_datasets=args.source_datasets, models_dir=args.models_dir, model_name=args.name,
+                      **training_options(args))
+    if result.model_dir is None:
+        print(f"stopped after epoch {result.epochs_done}; continue with: --resume -o {result.run_dir}")
+    else:
+        print(f"fine-tuned model: {result.model_dir} (best validation Dice {result.best_val_dice:.4f})")
+    return 0

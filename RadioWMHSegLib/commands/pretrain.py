@@ -1,0 +1,94 @@
+"""`radiowmhseg pretrain`: train the attention V-Net from random weights on one or more datasets."""
+
+# Options shared by pretrain, finetune and experiment; defaults live in training.trainer.TrainConfig.
+TRAINING_DEFAULTS = {"epochs": 50, "steps_per_epoch": 250, "batch_size": 2, "patch_size": 64, "val_cases": 2,
+                     "seed": 0}
+
+
+def add_training_options(p, lr_default_text="1e-3", include_val=True, defaults=None):
+    d = dict(TRAINING_DEFAULTS, **(defaults or {}))
+    p.add_argument("--epochs", type=int, default=d["epochs"], help=f"epochs (default {d['epochs']})")
+    p.add_argument("--steps-per-epoch", type=int, default=d["steps_per_epoch"],
+                   help=f"training steps per epoch (default {d['steps_per_epoch']})")
+    p.add_argument("--lr", type=float, default=None, help=f"initial learning rate (default {lr_default_text})")
+    p.add_argument("--lr-schedule", default="poly", choices=["poly", "cosine"], help="decay per step (default poly)")
+    p.add_argument("--patch-size", type=int, nargs="+", default=[d["patch_size"]],
+                   help="patch side(s) in voxels, z y x or one for a cube (default 64); must divide by 16")
+    p.add_argument("--batch-size", type=int, default=d["batch_size"], help="patches per step and process (default 2)")
+    if include_val:
+        p.add_argument("--val-cases", type=int, default=d["val_cases"],
+                       help=f"cases held out of the first dataset for validation Dice each epoch (default {d['val_cases']}; 0: none)")
+    p.add_argument("--seed", type=int, default=d["seed"], help="random seed (default 0)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                   help="auto: bf16 autocast where supported (2x faster on CPU), else fp32")
+    p.add_argument("--label2", default="background", choices=["foreground", "background", "ignore"],
+                   help="label 2 (other pathology) as lesion, as background, or left out of the loss (default background)")
+    p.add_argument("--dropout", type=float, default=None, help="dropout in the deep stages (default: the network's)")
+    p.add_argument("--no-augment", action="store_true", help="train on plain patches (no augmentation)")
+    p.add_argument("--num-workers", type=int, default=None, help="data-loading processes (default 0 on CPU, 4 on CUDA)")
+    p.add_argument("--cache-dir", help="folder of preprocessed arrays (default DATASET/preprocessed)")
+    p.add_argument("--grid", default="crop", choices=["crop", "as_is"],
+                   help="crop: resample MNI-space images onto the network's crop box (default); as_is: keep their grid")
+    p.add_argument("--stop-after-epochs", type=int, help="end this session after so many epochs (continue with --resume)")
+    p.add_argument("--time-limit-min", type=float, help="end after the epoch that passes this many minutes; the model is saved")
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its last checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def patch_size_of(values):
+    if len(values) not in (1, 3):
+        from ..errors import InputError
+
+        raise InputError("--patch-size takes one side (a cube) or three (z y x)")
+    return tuple(values) * 3 if len(values) == 1 else tuple(values)
+
+
+def training_options(args) -> dict:
+    """TrainConfig fields from the shared options (lr only when given)."""
+    options = {
+        "epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch, "lr_schedule": args.lr_schedule,
+        "patch_size": patch_size_of(args.patch_size), "batch_size": args.batch_size, "seed": args.seed,
+        "device": args.device, "precision": args.precision, "label2": args.label2, "dropout": args.dropout,
+        "augment": not args.no_augment, "num_workers": args.num_workers, "cache_root": args.cache_dir,
+        "grid": args.grid, "stop_after_epochs": args.stop_after_epochs,
+        "time_limit_s": None if args.time_limit_min is None else args.time_limit_min * 60.0,
+        "resume": args.resume, "show_progress": not args.no_progress,
+    }
+    if getattr(args, "val_cases", None) is not None:
+        options["val_cases"] = args.val_cases
+    if args.lr is not None:
+        options["lr"] = args.lr
+    return options
+
+
+def add_parser(subparsers, name):
+    p = subparsers.add_parser(
+        name,
+        help="pre-train the network from random weights on datasets (e.g. synthetic cohorts)",
+        description="Train the 3D attention V-Net from random weights on one or more datasets (folders with "
+        "dataset.json). Cases are preprocessed once into DATASET/preprocessed; checkpoints, a CSV log and a PNG "
+        "of the curves go to RUN_DIR; the best model is saved as a new model folder (never replacing one). "
+        "Under torchrun each process trains on its own patches (DDP).",
+    )
+    p.add_argument("datasets", nargs="+", metavar="DATASET", help="dataset folder(s); validation cases come from the first")
+    p.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="run folder (checkpoints, logs, model)")
+    p.add_argument("--models-dir", help="where the trained model folder is written (default: RUN_DIR)")
+    p.add_argument("--name", default="radiowmhseg-pretrained", help="model name (default radiowmhseg-pretrained)")
+    p.add_argument("--channels", type=int, nargs="+", help="feature widths per level (default 8 16 32 64 128)")
+    p.add_argument("--convs", type=int, nargs="+", help="convolutions per level (default 1 2 2 2 2)")
+    add_training_options(p)
+    p.set_defaults(run=run)
+    return p
+
+
+def run(args) -> int:
+    from ..training.trainer import pretrain
+
+    result = pretrain(args.datasets, args.output, models_dir=args.models_dir, model_name=args.name,
+                      channels=args.channels, convs=args.convs, **training_options(args))
+    if result.model_dir is None:
+        print(f"stopped after epoch {result.epochs_done} of the run; continue with: --resume -o {result.run_dir}")
+    else:
+        print(f"model: {result.model_dir} (best validation Dice {result.best_val_dice:.4f})")
+    return 0

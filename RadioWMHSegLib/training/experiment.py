@@ -1,0 +1,209 @@
+"""The published transfer-learning experiment: strategies x training-set sizes on a target cohort.
+
+Pre-train once on the source data (or take a given model), then for every training size N and
+strategy fine-tune on the first N target cases and score the model on the held-out last n_test
+target cases (whole-crop prediction, threshold 0.5, WMH-challenge metrics at 1 mm). Each run has
+its own folder and record, so an interrupted experiment picks up where it stopped:
+
+    OUT/experiment.json              settings (a rerun must use the same)
+    OUT/pretrain/                    the source model's run (unless --pretrained)
+    OUT/runs/N5_all/                 one fine-tuning run: checkpoints, log, model, evaluation.json
+    OUT/results.csv                  one row per run and test case
+    OUT/table.csv, OUT/table.md      mean ± sd of DSC, sensitivity, precision, HD95, lesion F1
+    OUT/dsc_boxplot.png              DSC per strategy and N
+"""
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .. import safe_write
+from ..errors import DatasetError, InputError
+from . import transfer
+
+SETTINGS_FILE = "experiment.json"
+EVALUATION_FILE = "evaluation.json"
+RESULT_COLUMNS = ("n_train", "strategy", "case", "dsc", "sensitivity", "precision", "hd", "hd95", "avd",
+                  "lesion_recall", "lesion_precision", "lesion_f1")
+TABLE_METRICS = ("dsc", "sensitivity", "precision", "hd95", "lesion_f1")
+THRESHOLD = 0.5
+
+
+def _check_settings(out_dir: Path, settings: dict):
+    path = out_dir / SETTINGS_FILE
+    if path.exists():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        if stored != json.loads(json.dumps(settings, default=str)):
+            differing = sorted(k for k in set(stored) | set(settings)
+                               if json.dumps(stored.get(k), default=str) != json.dumps(settings.get(k), default=str))
+            raise InputError(f"{out_dir} holds an experiment with other settings ({', '.join(differing)}): "
+                             "rerun with the same options to resume it, or choose another output folder")
+    else:
+        safe_write.atomic_write_json(path, settings)
+
+
+def _evaluate_run(model_dir, test_cases, device, precision) -> list:
+    """Metrics of one model on the cached test cases: [{case, dsc, ...}]."""
+    from .. import model_io
+    from ..inference import predict_probability
+    from ..metrics import compute_metrics
+
+    loaded = model_io.load_model(model_dir, device=device)
+    rows = []
+    for cached in test_cases:
+        image, label, _ = cached.load()
+        probability = predict_probability(loaded.net, image.astype(np.float32), device=device, precision=precision)
+        prediction = (probability >= THRESHOLD).astype(np.uint8)
+        metrics = compute_metrics(prediction, label, spacing=(1.0, 1.0, 1.0))
+        rows.append({"case": cached.name, **{k: metrics[k] for k in RESULT_COLUMNS[3:]}})
+    return rows
+
+
+def _mean_sd(values):
+    finite = [v for v in values if v is not None and not math.isnan(v)]
+    if not finite:
+        return float("nan"), float("nan"), 0
+    return float(np.mean(finite)), float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0, len(finite)
+
+
+def write_results(out_dir, rows, n_train, strategies):
+    """results.csv, table.csv, table.md and the box plot from all per-case rows."""
+    out_dir = Path(out_dir)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=RESULT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: row.get(k) for k in RESULT_COLUMNS})
+    safe_write.atomic_write_text(out_dir / "results.csv", buffer.getvalue(), overwrite=True)
+
+    table_columns = ["n_train", "strategy", "n_cases"] + [f"{m}_{s}" for m in TABLE_METRICS for s in ("mean", "sd")]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(table_columns)
+    markdown = ["| N | strategy | cases | " + " | ".join(TABLE_METRICS) + " |",
+                "|---|---|---|" + "---|" * len(TABLE_METRICS)]
+    for n in n_train:
+        for strategy in strategies:
+            group = [r for r in rows if r["n_train"] == n and r["strategy"] == strategy]
+            if not group:
+                continue
+            stats = [_mean_sd([r[m] for r in group]) for m in TABLE_METRICS]
+            writer.writerow([n, strategy, len(group)] + [f"{v:.4f}" for mean, sd, _ in stats for v in (mean, sd)])
+            cells = [f"{mean:.3f} ± {sd:.3f}" + ("" if k == len(group) else f" ({k} cases)")
+                     for mean, sd, k in stats]
+            markdown.append(f"| {n} | {strategy} | {len(group)} | " + " | ".join(cells) + " |")
+    safe_write.atomic_write_text(out_dir / "table.csv", buffer.getvalue(), overwrite=True)
+    note = ("\nMean ± sd over the held-out test cases; HD95 in mm; a metric undefined for some cases "
+            "(e.g. HD95 with an empty prediction) is averaged over the cases where it is defined.\n")
+    safe_write.atomic_write_text(out_dir / "table.md", "\n".join(markdown) + "\n" + note, overwrite=True)
+    _write_boxplot(out_dir / "dsc_boxplot.png", rows, n_train, strategies)
+
+
+def _write_boxplot(path, rows, n_train, strategies):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(1.2 + 0.9 * len(strategies) * len(n_train), 4))
+    data, labels, positions = [], [], []
+    for i, n in enumerate(n_train):
+        for j, strategy in enumerate(strategies):
+            values = [r["dsc"] for r in rows if r["n_train"] == n and r["strategy"] == strategy]
+            if values:
+                data.append(values)
+                labels.append(f"{strategy}\nN={n}")
+                positions.append(i * (len(strategies) + 1) + j)
+    if data:
+        axis.boxplot(data, positions=positions)
+        axis.set_xticks(positions)
+        axis.set_xticklabels(labels, fontsize=8)
+    axis.set_ylabel("DSC (test cases)")
+    axis.set_ylim(0, 1)
+    axis.grid(alpha=0.3, axis="y")
+    figure.tight_layout()
+    try:
+        safe_write.atomic_write_bytes_with(path, lambda tmp: figure.savefig(tmp, format="png", dpi=90),
+                                           overwrite=True, suffix=".png")
+    finally:
+        plt.close(figure)
+
+
+def run_experiment(source_datasets, target_dataset, out_dir, n_train=(5, 9), n_test=11,
+                   strategies=transfer.STRATEGIES, pretrained=None, pretrain_options=None, finetune_options=None,
+                   device="auto", lr=None, progress=None) -> Path:
+    """Run (or resume) the experiment; returns the path of table.md.
+
+    pretrain_options / finetune_options: TrainConfig fields for the source training and for every
+    fine-tuning run (epochs, steps_per_epoch, patch_size, batch_size, seed, precision, ...).
+    lr: one learning rate for every strategy (default: transfer.DEFAULT_LR per strategy).
+    """
+    from .. import model_io
+    from ..datasets import load_dataset
+    from ..device import resolve_device
+    from .preprocess_dataset import preprocess_dataset
+    from .trainer import _resolve_precision, pretrain
+
+    out_dir = Path(out_dir)
+    n_train = [int(n) for n in n_train]
+    strategies = list(strategies)
+    for strategy in strategies:
+        transfer.check_strategy(strategy)
+    source_datasets = [str(p) for p in (source_datasets or [])]
+    if pretrained is None and not source_datasets:
+        raise InputError("the experiment needs source data to pre-train on (--source) or a pre-trained model (--pretrained)")
+    if "mixed" in strategies and not source_datasets:
+        raise InputError("strategy 'mixed' trains on source and target together: give the source dataset(s) (--source)")
+    # Resume, device and model placement are the experiment's own business.
+    owned = ("resume", "device", "models_dir", "model_name", "first_cases", "source_model", "strategy")
+    pretrain_options = {k: v for k, v in (pretrain_options or {}).items() if k not in owned}
+    finetune_options = {k: v for k, v in (finetune_options or {}).items() if k not in owned + ("lr",)}
+    # The experiment trains for a fixed number of epochs and keeps the last model (as Kaur et al.).
+    finetune_options.setdefault("val_cases", 0)
+    target = load_dataset(target_dataset)
+    if max(n_train) + n_test > len(target.cases):
+        raise DatasetError(f"target dataset {target.name} has {len(target.cases)} cases: training on up to "
+                           f"{max(n_train)} and testing on {n_test} others needs {max(n_train) + n_test}")
+    settings = {"source_datasets": [str(Path(p).resolve()) for p in source_datasets],
+                "target_dataset": str(Path(target_dataset).resolve()), "n_train": n_train, "n_test": n_test,
+                "strategies": strategies, "pretrained": str(Path(pretrained).resolve()) if pretrained else None,
+                "pretrain_options": pretrain_options, "finetune_options": finetune_options, "lr": lr}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _check_settings(out_dir, settings)
+
+    cache_root = finetune_options.get("cache_root")
+    target_cached = preprocess_dataset(target, None if cache_root is None else Path(cache_root) / safe_write.safe_name(target.name),
+                                       grid=finetune_options.get("grid", "crop"))
+    test_cases = target_cached[len(target_cached) - n_test:]
+
+    if pretrained is None:
+        result = pretrain(source_datasets, out_dir / "pretrain", model_name="pretrained", resume=True,
+                          device=device, **pretrain_options)
+        pretrained = result.model_dir
+    model_io.read_card(pretrained)
+
+    torch_device = resolve_device(device)
+    precision = _resolve_precision(finetune_options.get("precision", "auto"), torch_device)
+    rows = []
+    total = len(n_train) * len(strategies)
+    for index, (n, strategy) in enumerate((n, s) for n in n_train for s in strategies):
+        run_dir = out_dir / "runs" / f"N{n}_{strategy}"
+        evaluation_path = run_dir / EVALUATION_FILE
+        if progress is not None:
+            progress(index / total, f"run N={n} {strategy}")
+        if not evaluation_path.exists():
+            result = transfer.finetune(target_dataset, run_dir, source_model=pretrained, strategy=strategy,
+                                       source_datasets=source_datasets, models_dir=run_dir, lr=lr,
+                                       model_name=f"N{n}_{strategy}", first_cases=n, resume=True, device=device,
+                                       **finetune_options)
+            evaluation = {"n_train": n, "strategy": strategy, "model_dir": str(result.model_dir),
+                          "test_cases": _evaluate_run(result.model_dir, test_cases, torch_device, precision)}
+            safe_write.atomic_write_json(evaluation_path, evaluation, overwrite=True)
+        evaluation = json.loads(evaluation_path.read_text(encoding="utf-8"))
+        rows += [{"n_train": n, "strategy": strategy, **row} for row in evaluation["test_cases"]]
+        write_results(out_dir, rows, n_train, strategies)  # partial tables while the experiment runs
+    return out_dir / "table.md"

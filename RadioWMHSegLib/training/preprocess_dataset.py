@@ -1,0 +1,162 @@
+"""The 'preprocessed' stage of training: every case of a dataset as crop-grid arrays, cached once.
+
+As in nnU-Net, training never reads the raw images: each case is brought onto the network's grid
+once and stored as `<case>.npz` (image float16, label uint8, brain mask uint8) in a cache folder
+next to a `record.json` that says where each array came from. A case is redone only when its
+source files changed (size or modification time) or the preprocessing settings differ.
+
+- MNI-space datasets (synthetic cohorts, already skull-stripped): resample onto the crop grid when
+  the geometry differs, brain mask of the stripped image, intensity normalisation, label by nearest
+  neighbour. `grid="as_is"` keeps an MNI-space image on its own grid (datasets already cut to a
+  sub-box of MNI space, as the tests use).
+- 'native' datasets: the full `preprocess()` (bias field, registration, skull strip, normalisation)
+  once, and the label mapped onto the crop grid with the same transform.
+"""
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import safe_write
+from ..errors import DatasetError
+
+CACHE_FORMAT = 1
+RECORD_FILE = "record.json"
+GRIDS = ("crop", "as_is")
+MNI_SPACE = "MNI152NLin2009cSym"
+
+
+@dataclass
+class CachedCase:
+    name: str
+    dataset: str
+    path: Path  # the .npz file
+    metadata: dict
+
+    def load(self):
+        """(image float16, label uint8, brain mask uint8), each (z, y, x)."""
+        with np.load(self.path) as data:
+            return data["image"], data["label"], data["brain_mask"]
+
+
+def default_cache_dir(dataset) -> Path:
+    return Path(dataset.path) / "preprocessed"
+
+
+def _file_stamp(path) -> dict:
+    stat = os.stat(path)
+    return {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _same_geometry(a, b) -> bool:
+    return (
+        a.GetSize() == b.GetSize()
+        and np.allclose(a.GetOrigin(), b.GetOrigin(), atol=1e-3)
+        and np.allclose(a.GetSpacing(), b.GetSpacing(), atol=1e-4)
+        and np.allclose(a.GetDirection(), b.GetDirection(), atol=1e-4)
+    )
+
+
+def _preprocess_mni_case(case, grid):
+    import SimpleITK as sitk
+
+    from .. import templates
+    from ..preprocessing.intensity import normalise_intensity
+    from ..preprocessing.skull_strip import mask_from_stripped
+
+    image = sitk.ReadImage(str(case.image_path), sitk.sitkFloat32)
+    label = sitk.ReadImage(str(case.label_path), sitk.sitkUInt8)
+    if not _same_geometry(image, label):
+        raise DatasetError(
+            f"case {case.name}: image and label grids differ (size/origin/spacing); "
+            "write the label on the image's grid"
+        )
+    if grid == "crop" and not _same_geometry(image, templates.crop_grid()):
+        image = templates.to_crop_grid(image, sitk.sitkLinear)
+        label = templates.to_crop_grid(label, sitk.sitkNearestNeighbor)
+    brain_mask = sitk.GetArrayFromImage(mask_from_stripped(image)).astype(np.uint8)
+    normalised = normalise_intensity(sitk.GetArrayFromImage(image), brain_mask)
+    normalised = np.where(brain_mask > 0, normalised, 0.0)
+    return normalised, sitk.GetArrayFromImage(label).astype(np.uint8), brain_mask
+
+
+def _preprocess_native_case(case, skull_stripped, device):
+    import SimpleITK as sitk
+
+    from ..preprocessing.pipeline import preprocess
+
+    image = sitk.ReadImage(str(case.image_path), sitk.sitkFloat32)
+    label = sitk.ReadImage(str(case.label_path), sitk.sitkUInt8)
+    prepared = preprocess(image, skull_stripped=skull_stripped, in_mni_space=False, device=device)
+    return prepared.network_input, prepared.label_to_crop(label).astype(np.uint8), prepared.brain_mask_crop
+
+
+def _read_record(cache_dir: Path) -> dict:
+    import json
+
+    path = cache_dir / RECORD_FILE
+    if not path.exists():
+        return {}
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return {}  # a damaged record only means redoing the cache
+    return record if record.get("format") == CACHE_FORMAT else {}
+
+
+def preprocess_dataset(dataset, cache_dir=None, grid="crop", device="cpu", progress=None) -> list:
+    """Bring every case of `dataset` (a datasets.Dataset) into the cache; return [CachedCase].
+
+    Cases already cached from the same files with the same settings are reused as they are.
+    """
+    if grid not in GRIDS:
+        raise DatasetError(f"unknown preprocessing grid '{grid}': choose one of {', '.join(GRIDS)}")
+    if dataset.space != MNI_SPACE and dataset.space != "native":
+        raise DatasetError(
+            f"dataset {dataset.name} has space '{dataset.space}': training knows '{MNI_SPACE}' and 'native'"
+        )
+    if not dataset.cases:
+        raise DatasetError(f"dataset {dataset.name} has no labelled cases: add cases to its dataset.json")
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir(dataset)
+    settings = {"space": dataset.space, "skull_stripped": bool(dataset.skull_stripped),
+                "grid": grid if dataset.space == MNI_SPACE else "crop"}
+    record = _read_record(cache_dir)
+    if record.get("settings") != settings:
+        record = {"format": CACHE_FORMAT, "dataset": dataset.name, "settings": settings, "cases": {}}
+    cached = []
+    for index, case in enumerate(dataset.cases):
+        if case.label_path is None:
+            raise DatasetError(f"case {case.name} of {dataset.name} has no label: training needs labelled cases")
+        stamp = {"image": _file_stamp(case.image_path), "label": _file_stamp(case.label_path)}
+        file_name = safe_write.safe_name(case.name) + ".npz"
+        entry = record["cases"].get(case.name)
+        if not (entry and entry.get("sources") == stamp and (cache_dir / file_name).exists()):
+            if progress:
+                progress(index / len(dataset.cases), f"preprocessing {dataset.name}/{case.name}")
+            started = time.time()
+            if dataset.space == MNI_SPACE:
+                image, label, brain_mask = _preprocess_mni_case(case, settings["grid"])
+            else:
+                image, label, brain_mask = _preprocess_native_case(case, dataset.skull_stripped, device)
+
+            def write(tmp, image=image, label=label, brain_mask=brain_mask):
+                with open(tmp, "wb") as handle:
+                    np.savez_compressed(handle, image=image.astype(np.float16), label=label, brain_mask=brain_mask)
+
+            safe_write.atomic_write_bytes_with(cache_dir / file_name, write, overwrite=True, suffix=".npz")
+            entry = {
+                "file": file_name,
+                "sources": stamp,
+                "shape": list(image.shape),
+                "wmh_voxels": int(np.count_nonzero(label == 1)),
+                "other_voxels": int(np.count_nonzero(label == 2)),
+                "seconds": round(time.time() - started, 2),
+            }
+            record["cases"][case.name] = entry
+            # Written after every case, so an interrupted run keeps what it has done.
+            safe_write.atomic_write_json(cache_dir / RECORD_FILE, record, overwrite=True)
+        cached.append(CachedCase(case.name, dataset.name, cache_dir / file_name, dict(case.metadata or {})))
+    return cached

@@ -1,0 +1,213 @@
+"""Synthetic FLAIR generator: reproducibility, grid, labels per phenotype, skull, thick slices, cohorts."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from RadioWMHSegLib import templates
+from RadioWMHSegLib.datasets import load_dataset
+from RadioWMHSegLib.errors import DatasetError, InputError
+from RadioWMHSegLib.synth import generate_case, generate_cohort
+from RadioWMHSegLib.synth.contrast import thick_slices
+from RadioWMHSegLib.synth.generator import case_seed
+
+REAL_BANK = Path("/work/shared/data/open_ms/lesion_masks_mni")
+
+
+@pytest.fixture(scope="module")
+def cases():
+    """One case per phenotype (a few seconds each, the template anatomy is built once)."""
+    return {p: generate_case(11, p, thick_slice_probability=0.0) for p in ("radiation", "ms", "glioma")}
+
+
+def _arrays(case):
+    image, label, _ = case
+    return sitk.GetArrayFromImage(image), sitk.GetArrayFromImage(label)
+
+
+def _same_geometry(image, grid):
+    return (image.GetSize() == grid.GetSize() and np.allclose(image.GetOrigin(), grid.GetOrigin())
+            and np.allclose(image.GetSpacing(), grid.GetSpacing())
+            and np.allclose(image.GetDirection(), grid.GetDirection()))
+
+
+def test_same_seed_gives_identical_arrays_and_other_seed_differs(cases):
+    image, label, metadata = generate_case(11, "radiation", thick_slice_probability=0.0)
+    first_image, first_label = _arrays(cases["radiation"])
+    assert np.array_equal(sitk.GetArrayFromImage(image), first_image)
+    assert np.array_equal(sitk.GetArrayFromImage(label), first_label)
+    assert metadata["contrast"] == cases["radiation"][2]["contrast"]
+    other = sitk.GetArrayFromImage(generate_case(12, "radiation", thick_slice_probability=0.0)[0])
+    assert not np.array_equal(other, first_image)
+
+
+@pytest.mark.parametrize("phenotype", ["radiation", "ms", "glioma"])
+def test_case_on_crop_grid_with_valid_labels_inside_brain(cases, phenotype):
+    image, label, metadata = cases[phenotype]
+    grid = templates.crop_grid()
+    assert _same_geometry(image, grid) and _same_geometry(label, grid)
+    assert image.GetPixelID() == sitk.sitkFloat32 and label.GetPixelID() == sitk.sitkUInt8
+    array, labels = _arrays(cases[phenotype])
+    assert set(np.unique(labels)) <= {0, 1, 2}
+    brain = array > 0
+    assert not np.any(labels[~brain]), "labels must lie inside the (nonzero) brain"
+    assert 100 < array[brain].mean() < 1000 and array.max() < 5000
+    assert metadata["phenotype"] == phenotype
+    assert metadata["wmh_volume_ml"] == pytest.approx((labels == 1).sum() / 1000.0, abs=1e-3)
+    if phenotype in ("radiation", "ms"):
+        assert (labels == 1).sum() > 50
+        assert not np.any(labels == 2)
+    else:
+        assert (labels == 2).sum() > 500
+
+
+def test_skull_stripped_case_is_exactly_zero_outside_one_brain(cases):
+    array, _ = _arrays(cases["radiation"])
+    brain = array != 0
+    assert 1.2e6 < brain.sum() < 2.6e6  # an adult brain, in ml, on a 1 mm grid
+    # The nonzero region is one solid brain: what mask_from_stripped will take as the mask.
+    from scipy import ndimage as ndi
+
+    components, count = ndi.label(brain)
+    assert np.bincount(components.ravel())[1:].max() > 0.99 * brain.sum()
+
+
+def test_lesions_are_brighter_than_white_matter_but_not_trivially_separable(cases):
+    array, labels = _arrays(cases["radiation"])
+    brain = array > 0
+    z = (array - array[brain].mean()) / array[brain].std()
+    found = (z > 2.0) & brain
+    lesion = labels == 1
+    dice = 2 * (found & lesion).sum() / (found.sum() + lesion.sum())
+    assert np.median(array[lesion]) > np.median(array[brain & ~lesion])
+    assert 0.1 < dice < 0.95, f"a z-score threshold should find lesions roughly, not perfectly (dice {dice:.2f})"
+
+
+def test_radiation_severity_grows_lesion_volume():
+    mild = generate_case(5, "radiation", severity=0.05, thick_slice_probability=0.0)[2]
+    severe = generate_case(5, "radiation", severity=0.95, thick_slice_probability=0.0)[2]
+    assert severe["wmh_volume_ml"] > 3 * mild["wmh_volume_ml"] > 0
+
+
+def test_skull_option_puts_a_head_around_the_brain():
+    image, label, metadata = generate_case(3, "radiation", skull=True, thick_slice_probability=0.0)
+    array = sitk.GetArrayFromImage(image)
+    labels = sitk.GetArrayFromImage(label)
+    assert metadata["skull"] is True
+    # Everything outside the brain is nonzero (noise, scalp), unlike a stripped case.
+    assert (array > 0).mean() > 0.99
+    assert labels.max() >= 1
+
+
+def test_thick_slices_smooth_along_one_axis_only():
+    rng = np.random.default_rng(0)
+    volume = rng.standard_normal((40, 30, 20)).astype(np.float32)
+    smoothed = thick_slices(volume, 1, 5)
+    assert smoothed.shape == volume.shape
+    variation = [np.abs(np.diff(smoothed, axis=a)).mean() for a in range(3)]
+    assert variation[1] < 0.5 * min(variation[0], variation[2])
+    # The mean of the volume is kept (averaging then interpolating).
+    assert abs(smoothed.mean() - volume.mean()) < 0.05
+
+
+def test_thick_slice_case_is_smoother_along_its_slice_axis():
+    image, _, metadata = generate_case(21, "ms", thick_slice_probability=1.0)
+    thick = metadata["acquisition"]["thick_slices"]
+    assert thick is not None and 3 <= thick["thickness_mm"] <= 7
+    array = sitk.GetArrayFromImage(image)
+    inner = array[20:-20, 20:-20, 20:-20]
+    inside = inner > 0
+    variation = [np.abs(np.diff(inner, axis=a))[np.take(inside, range(inner.shape[a] - 1), axis=a)].mean()
+                 for a in range(3)]
+    axis = thick["array_axis_zyx"]
+    assert variation[axis] < min(v for a, v in enumerate(variation) if a != axis)
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(InputError):
+        generate_case(0, "stroke")
+    with pytest.raises(InputError):
+        generate_case(0, "radiation", severity=2.0)
+
+
+def _fake_bank(folder: Path):
+    """Two lesion masks on FSL's MNI grid (182x218x182, another grid than the template's)."""
+    folder.mkdir()
+    for i, centre_mm in enumerate([(-25.0, -10.0, 25.0), (28.0, 5.0, 20.0)]):
+        mask = sitk.Image([182, 218, 182], sitk.sitkUInt8)
+        mask.SetOrigin((-90.0, 126.0, -72.0))
+        mask.SetDirection((1, 0, 0, 0, -1, 0, 0, 0, 1))
+        # centre in RAS mm -> SimpleITK (LPS) point -> index
+        index = mask.TransformPhysicalPointToIndex((-centre_mm[0], -centre_mm[1], centre_mm[2]))
+        array = sitk.GetArrayFromImage(mask)
+        x, y, z = index
+        array[z - 3:z + 4, y - 4:y + 5, x - 3:x + 4] = 1
+        array[z - 2:z + 3, y + 20:y + 25, x - 2:x + 3] = 1  # a second component
+        out = sitk.GetImageFromArray(array)
+        out.CopyInformation(mask)
+        sitk.WriteImage(out, str(folder / f"patient{i:02d}_lesions.nii.gz"))
+    return folder
+
+
+def test_lesion_bank_masks_are_placed_in_white_matter(tmp_path):
+    bank = _fake_bank(tmp_path / "bank")
+    image, label, metadata = generate_case(4, "ms", lesion_bank=bank, thick_slice_probability=0.0)
+    labels = sitk.GetArrayFromImage(label)
+    assert (labels == 1).sum() > 50
+    assert metadata["lesions"]["bank_masks"]
+    assert set(metadata["lesions"]["bank_masks"]) <= {"patient00_lesions.nii.gz", "patient01_lesions.nii.gz"}
+    with pytest.raises(InputError):
+        generate_case(4, "ms", lesion_bank=tmp_path / "missing")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not REAL_BANK.is_dir(), reason="real lesion masks not available")
+def test_real_lesion_bank():
+    _, label, metadata = generate_case(2, "ms", lesion_bank=REAL_BANK, thick_slice_probability=0.0)
+    assert (sitk.GetArrayFromImage(label) == 1).sum() > 0
+    assert metadata["lesions"]["bank_masks"]
+
+
+def test_cohort_layout_metadata_refusal_and_resume(tmp_path):
+    out = tmp_path / "cohort"
+    generate_cohort(out, 2, ["radiation", "ms"], 3, progress=False)
+    dataset = load_dataset(out)
+    assert dataset.space == "MNI152NLin2009cSym" and dataset.skull_stripped is True
+    assert [c.name for c in dataset.cases] == ["case_000", "case_001"]
+    for index, case in enumerate(dataset.cases):
+        assert case.metadata["seed"] == case_seed(3, index)
+        assert case.metadata["phenotype"] in ("radiation", "ms")
+        assert case.metadata["wmh_volume_ml"] >= 0 and "contrast" in case.metadata
+        assert case.image_path.name == f"{case.name}_0000.nii.gz"
+    # Reproducible: the case on disk is what generate_case gives for its recorded seed.
+    first = dataset.cases[0]
+    again = generate_case(first.metadata["seed"], first.metadata["phenotype"])[0]
+    assert np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(first.image_path))), sitk.GetArrayFromImage(again))
+
+    with pytest.raises(DatasetError):
+        generate_cohort(out, 2, ["radiation", "ms"], 3, progress=False)
+    with pytest.raises(DatasetError):
+        generate_cohort(out, 3, "glioma", 3, progress=False, resume=True)
+
+    # An interrupted run: the second case's files exist but dataset.json never listed it.
+    data = json.loads((out / "dataset.json").read_text())
+    data["training"] = data["training"][:1]
+    (out / "dataset.json").write_text(json.dumps(data))
+    before = (out / "imagesTr" / "case_000_0000.nii.gz").stat().st_mtime_ns
+    generate_cohort(out, 3, ["radiation", "ms"], 3, progress=False, resume=True)
+    dataset = load_dataset(out)
+    assert [c.name for c in dataset.cases] == ["case_000", "case_001", "case_002"]
+    assert (out / "imagesTr" / "case_000_0000.nii.gz").stat().st_mtime_ns == before
+
+
+def test_cli_synth(tmp_path):
+    from RadioWMHSegLib.cli import main
+
+    out = tmp_path / "cli"
+    assert main(["synth", str(out), "--n", "1", "--phenotype", "glioma", "--seed", "2", "--quiet"]) == 0
+    dataset = load_dataset(out)
+    assert dataset.cases[0].metadata["phenotype"] == "glioma"
+    assert main(["synth", str(out), "--n", "1", "--quiet"]) == 1  # refuses a non-empty folder
