@@ -4,9 +4,9 @@ The panel is a thin layer: the work is in RadioWMHSegLib (slicer_logic for MRML 
 line run in a background process for segmentation and fine-tuning), so it can be scripted headless.
 """
 
-import json
 import logging
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -20,7 +20,10 @@ from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoada
                                            ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
 from slicer.util import VTKObservationMixin
 
-from RadioWMHSegLib import background_job, slicer_logic
+# Installed, the library sits beside this file; in a source checkout it is one folder up.
+if not (Path(__file__).parent / "RadioWMHSegLib").is_dir():
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from RadioWMHSegLib import background_job, slicer_logic  # noqa: E402
 
 
 class RadioWMHSeg(ScriptedLoadableModule):
@@ -149,28 +152,31 @@ class RadioWMHSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._parameterNode.datasetDir = path
 
     def onApply(self):
+        p = self._parameterNode
         if not self.logic.ensureDependencies():
             return
-        p = self._parameterNode
-        jobDir = Path(tempfile.mkdtemp(prefix="RadioWMHSeg-", dir=slicer.app.temporaryPath))
-        arguments, outputs = background_job.segment_job(
-            self.logic.writeInput(p.inputVolume, jobDir), jobDir, skull_stripped=p.skullStripped, device=p.device,
-            threshold=p.threshold, min_lesion_mm3=p.minLesionMm3, model=p.modelPath or None,
-            probability=p.outputProbability)
-        volume = p.inputVolume
-        self._startJob(arguments, jobDir, lambda: self._showResult(self.logic.loadJobResult(volume, outputs)))
+        with slicer.util.tryWithErrorDisplay("The segmentation could not be started.", waitCursor=True):
+            jobDir = Path(tempfile.mkdtemp(prefix="RadioWMHSeg-", dir=slicer.app.temporaryPath))
+            arguments, outputs = background_job.segment_job(
+                self.logic.writeInput(p.inputVolume, jobDir), jobDir, skull_stripped=p.skullStripped,
+                device=p.device, threshold=p.threshold, min_lesion_mm3=p.minLesionMm3, model=p.modelPath or None,
+                probability=p.outputProbability)
+            volume = p.inputVolume
+            self._startJob(arguments, jobDir, lambda: self._showResult(self.logic.loadJobResult(volume, outputs)))
 
     def onFinetune(self):
+        p = self._parameterNode
         if not self.logic.ensureDependencies():
             return
-        p = self._parameterNode
-        from RadioWMHSegLib import model_io
+        with slicer.util.tryWithErrorDisplay("The fine-tuning could not be started.", waitCursor=True):
+            from RadioWMHSegLib import model_io
 
-        runDir = model_io.user_models_dir().parent / "runs" / f"finetune-{qt.QDateTime.currentDateTime().toString('yyyyMMdd-hhmmss')}"
-        arguments = background_job.finetune_job(p.datasetDir, runDir, from_model=p.modelPath or None,
-                                                strategy=p.strategy, epochs=p.epochs, device=p.device)
-        jobDir = Path(tempfile.mkdtemp(prefix="RadioWMHSeg-finetune-", dir=slicer.app.temporaryPath))
-        self._startJob(arguments, jobDir, self.refreshModels)
+            stamp = qt.QDateTime.currentDateTime().toString("yyyyMMdd-hhmmss")
+            runDir = model_io.user_models_dir().parent / "runs" / f"finetune-{stamp}"  # checkpoints, for --resume
+            arguments = background_job.finetune_job(p.datasetDir, runDir, from_model=p.modelPath or None,
+                                                    strategy=p.strategy, epochs=p.epochs, device=p.device)
+            jobDir = Path(tempfile.mkdtemp(prefix="RadioWMHSeg-finetune-", dir=slicer.app.temporaryPath))
+            self._startJob(arguments, jobDir, self.refreshModels)
 
     def _startJob(self, arguments, jobDir, onSuccess):
         self._jobDir, self._onSuccess = jobDir, onSuccess
@@ -189,6 +195,10 @@ class RadioWMHSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         process.finished.connect(self._onFinished)
         self._process = process
         process.start(program, args)
+        if not process.waitForStarted(30000):
+            self._process = None
+            shutil.rmtree(jobDir, ignore_errors=True)
+            raise RuntimeError(f"{program} could not be started ({process.errorString()})")
         self.updateGUI()
 
     def _log(self, text):
@@ -197,10 +207,11 @@ class RadioWMHSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _onOutput(self):
         for line in bytes(self._process.readAllStandardOutput().data()).decode(errors="replace").splitlines():
-            self._log(line)
             progress = background_job.parse_progress(line)
             if progress:
                 self.ui.progressBar.value = int(100 * progress[0])
+            if line.strip() and "%|" not in line:  # progress-bar redraws would flood the log
+                self._log(line)
 
     def _onFinished(self, *args):
         process, jobDir, onSuccess = self._process, self._jobDir, self._onSuccess
@@ -229,8 +240,9 @@ class RadioWMHSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         qt.QTimer.singleShot(3000, lambda: process.state() != qt.QProcess.NotRunning and process.kill())
 
     def _showResult(self, segmentationNode):
-        self._parameterNode.resultSegmentation = segmentationNode
-        slicer.util.setSliceViewerLayers(background=self._parameterNode.inputVolume)
+        p = self.logic.getParameterNode()  # the panel may have been left while the job ran
+        p.resultSegmentation = segmentationNode
+        slicer.util.setSliceViewerLayers(background=p.inputVolume, fit=True)
 
     def onEdit(self):
         p = self._parameterNode
@@ -303,10 +315,12 @@ class RadioWMHSegTest(ScriptedLoadableModuleTest):
         self.test_SegmentSample()
 
     def test_SegmentSample(self):
-        samples = sorted((Path(__file__).parent / "Resources" / "Sample").glob("*.nii.gz"))
+        here = Path(__file__).resolve().parent
+        samples = sorted((here / "Resources" / "Sample").glob("*flair*.nii.gz")) or sorted(
+            (here.parent / "Resources" / "Sample").glob("*flair*.nii.gz"))  # installed, or a source checkout
         self.assertTrue(samples, "the bundled sample FLAIR is missing from Resources/Sample")
         logic = RadioWMHSegLogic()
-        volume = slicer_logic.read_volume_file(samples[0], slicer.mrmlScene)
+        volume = slicer.util.loadVolume(str(samples[0]))
         segmentation = logic.segment(volume, device="cpu")
         segmentId = slicer_logic.wmh_segment_id(segmentation)
         self.assertEqual(segmentation.GetSegmentation().GetSegment(segmentId).GetName(), "WMH")

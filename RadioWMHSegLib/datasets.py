@@ -240,8 +240,8 @@ def add_case(dataset_dir, case_name, image, label, *, prediction=None, metadata=
 
 
 def _binary_label(label: sitk.Image) -> sitk.Image:
-    return sitk.Cast(sitk.BinaryThreshold(label, 1e-6, 1e12, 1, 0) if label.GetPixelID() in (
-        sitk.sitkFloat32, sitk.sitkFloat64) else label > 0, sitk.sitkUInt8)
+    """Every tumour sub-label (necrosis, oedema, enhancing) as one FLAIR-hyperintense region = 1."""
+    return sitk.Cast(label > 0, sitk.sitkUInt8)
 
 
 def _flair_channel(image: sitk.Image, channel: int, path: Path) -> sitk.Image:

@@ -53,7 +53,7 @@ def _read_any(path) -> sitk.Image:
         return _read_dicom_folder(path)
     if path.stat().st_size == 0:
         raise InputError(f"{_describe(path)} is an empty file: re-export the image")
-    _check_nifti_complete(path)
+    _check_nifti_file(path)
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as exc:
@@ -63,15 +63,17 @@ def _read_any(path) -> sitk.Image:
         ) from exc
 
 
-def _check_nifti_complete(path: Path):
-    """Refuse a NIfTI file shorter than its header promises: ITK reads one without complaint, padding with zeros."""
+def _check_nifti_file(path: Path):
+    """Refuse what ITK's NIfTI reader lets through silently: a file shorter than its header promises
+    (read as zeros) and NaN voxels (read as 0)."""
     name = path.name.lower()
     if not name.endswith((".nii", ".nii.gz")):
         return  # the NRRD and MetaImage readers already refuse truncated data
     import nibabel
 
     try:
-        header = nibabel.load(str(path)).header
+        nifti = nibabel.load(str(path))
+        header = nifti.header
         expected = int(header["vox_offset"]) + int(np.prod(header.get_data_shape())) * header.get_data_dtype().itemsize
     except Exception as exc:  # nibabel raises many types for a damaged header
         raise InputError(f"{_describe(path)} is not a readable NIfTI file (damaged header): check the file or export it again") from exc
@@ -84,6 +86,8 @@ def _check_nifti_complete(path: Path):
         raise InputError(
             f"{_describe(path)} is truncated ({found}): the copy or export was interrupted, copy it again"
         )
+    if header.get_data_dtype().kind == "f" and not np.all(np.isfinite(np.asanyarray(nifti.dataobj))):
+        raise InputError(f"{_describe(path)} contains NaN or infinite voxels: fix or re-export the image")
 
 
 def _gunzipped_length(path: Path) -> int:

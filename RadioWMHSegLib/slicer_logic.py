@@ -10,6 +10,7 @@ volume's own voxels.
 
 import datetime
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import slicer
 import vtk
 from vtk.util import numpy_support
 
+from . import safe_write
 from .errors import InputError
 
 WMH_SEGMENT_NAME = "WMH"
@@ -193,7 +195,7 @@ def wmh_segment_id(segmentation_node, create=False):
     segment = segmentation.GetSegment(segment_id)
     if hasattr(segment, "SetTerminology"):
         segment.SetTerminology(WMH_TERMINOLOGY)
-    else:  # Slicer before 5.8
+    else:  # older Slicer versions keep the terminology as a plain tag
         segment.SetTag(segment.GetTerminologyEntryTagName(), WMH_TERMINOLOGY)
     return segment_id
 
@@ -244,7 +246,9 @@ def segment_to_sitk(segmentation_node, reference_volume_node, segment_id=None) -
         empty = sitk.Image(reference.GetSize(), sitk.sitkUInt8)  # an empty segment has no voxels at all
         empty.CopyInformation(reference)
         return empty
-    mask = sitk.Cast(_oriented_image_to_sitk(oriented) > 0, sitk.sitkUInt8)
+    # Segments share labelmap layers (one label value each), and the layer comes back whole.
+    label_value = segmentation_node.GetSegmentation().GetSegment(segment_id).GetLabelValue()
+    mask = sitk.Cast(_oriented_image_to_sitk(oriented) == label_value, sitk.sitkUInt8)
     return on_grid_of(mask, reference)
 
 
@@ -263,6 +267,8 @@ def _place_next_to(node, volume_node):
         node_item = hierarchy.GetItemByDataNode(node)
         if volume_item and node_item:
             hierarchy.SetItemParent(node_item, hierarchy.GetItemParent(volume_item))
+        elif volume_item:  # headless scenes make no subject hierarchy items by themselves
+            hierarchy.CreateItem(hierarchy.GetItemParent(volume_item), node)
     if node.IsA("vtkMRMLTransformableNode"):
         node.SetAndObserveTransformNodeID(volume_node.GetTransformNodeID())
 
@@ -320,6 +326,32 @@ def read_segmentation_file(path, scene, name=None):
         raise InputError(f"{path.name} could not be read as a segmentation: give a .seg.nrrd or a labelmap file")
     node.SetAndObserveStorageNodeID(storage.GetID())
     return node
+
+
+def write_node_file(node, path) -> Path:
+    """Save a node headless with its default storage (.seg.nrrd, .nrrd/.nii.gz, .csv for tables).
+
+    Written in a hidden staging folder and moved into place (with any side file, e.g. a table's
+    .schema.csv), so nothing is half-written, and nothing existing is replaced.
+    """
+    path = Path(path)
+    if path.exists():
+        raise InputError(f"{path} already exists: choose another name or remove it first (nothing was written)")
+    staging = safe_write.staging_directory(path.parent)
+    try:
+        storage = node.CreateDefaultStorageNode()
+        storage.SetFileName(str(staging / path.name))
+        if not storage.WriteData(node):
+            raise InputError(f"{node.GetName()} could not be written to {path.name}: use a format its kind supports")
+        written = sorted(staging.iterdir())
+        clashes = [f.name for f in written if (path.parent / f.name).exists()]
+        if clashes:
+            raise InputError(f"{', '.join(clashes)} already exist in {path.parent}: choose another name (nothing was written)")
+        for file in written:
+            os.replace(file, path.parent / file.name)
+    finally:
+        safe_write.remove_staging(staging)
+    return path
 
 
 def remove_node(node):
@@ -501,7 +533,7 @@ class RadioWMHSegLogic:
         case again makes a new version (see datasets.add_case). Returns the datasets.Case written;
         the Dice of the original prediction against the correction is in its metadata.
         """
-        from . import datasets, safe_write
+        from . import datasets
         from .metrics import compute_metrics
 
         if not datasetDir:

@@ -34,6 +34,8 @@ def run(args) -> int:
     result = finetune(args.dataset, args.output, source_model=args.source_model, strategy=args.strategy,
                       source_datasets=args.source_datasets, models_dir=args.models_dir, model_name=args.name,
                       **training_options(args))
+    if result.rank != 0:
+        return 0  # under torchrun, rank 0 reports
     if result.model_dir is None:
         print(f"stopped after epoch {result.epochs_done}; continue with: --resume -o {result.run_dir}")
     else:

@@ -34,6 +34,8 @@ def add_training_options(p, lr_default_text="1e-3", include_val=True, defaults=N
     p.add_argument("--time-limit-min", type=float, help="end after the epoch that passes this many minutes; the model is saved")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its last checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-channels-last", action="store_true",
+                   help="plain memory layout (channels_last_3d is faster for the full-size net, slower for tiny ones)")
 
 
 def patch_size_of(values):
@@ -53,7 +55,7 @@ def training_options(args) -> dict:
         "augment": not args.no_augment, "num_workers": args.num_workers, "cache_root": args.cache_dir,
         "grid": args.grid, "stop_after_epochs": args.stop_after_epochs,
         "time_limit_s": None if args.time_limit_min is None else args.time_limit_min * 60.0,
-        "resume": args.resume, "show_progress": not args.no_progress,
+        "resume": args.resume, "show_progress": not args.no_progress, "channels_last": not args.no_channels_last,
     }
     if getattr(args, "val_cases", None) is not None:
         options["val_cases"] = args.val_cases
@@ -87,6 +89,8 @@ def run(args) -> int:
 
     result = pretrain(args.datasets, args.output, models_dir=args.models_dir, model_name=args.name,
                       channels=args.channels, convs=args.convs, **training_options(args))
+    if result.rank != 0:
+        return 0  # under torchrun, rank 0 reports
     if result.model_dir is None:
         print(f"stopped after epoch {result.epochs_done} of the run; continue with: --resume -o {result.run_dir}")
     else:

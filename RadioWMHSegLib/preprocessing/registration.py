@@ -72,7 +72,21 @@ def initial_transform(moving: sitk.Image) -> sitk.AffineTransform:
 
 def register_to_mni(moving: sitk.Image, levels_mm=LEVELS_MM, iterations=ITERATIONS,
                     sampling_percentage: float = SAMPLING_PERCENTAGE):
-    """(AffineTransform MNI point -> moving physical point, parameters) for a 1 mm working image."""
+    """(AffineTransform MNI point -> moving physical point, parameters) for a 1 mm working image.
+
+    Runs ITK single-threaded: the threaded metric sums in a varying order, so the same image
+    would give a transform that differs in its last bits from run to run (and so a mask that can
+    differ by a voxel). At 4 and 2 mm the registration is cheap enough for one thread.
+    """
+    threads = sitk.ProcessObject_GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(1)
+    try:
+        return _register(moving, levels_mm, iterations, sampling_percentage)
+    finally:
+        sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(threads)
+
+
+def _register(moving, levels_mm, iterations, sampling_percentage):
     moving = sitk.Cast(moving, sitk.sitkFloat32)
     transform = initial_transform(moving)
     metric_values = []

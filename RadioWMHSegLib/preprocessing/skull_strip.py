@@ -44,38 +44,65 @@ def _radius_voxels(image: sitk.Image, mm: float):
     return [max(1, int(round(mm / s))) for s in image.GetSpacing()]
 
 
-def template_brain_mask(image: sitk.Image, mni_to_image: sitk.Transform):
-    """(brain mask on the grid of image, parameters): the MNI brain mask carried through the affine,
-    then fitted to the image's own edge. image should be bias-corrected."""
+def carry_template_mask(reference: sitk.Image, mni_to_image: sitk.Transform) -> sitk.Image:
+    """The MNI brain mask carried through the affine onto the grid of reference (uint8 0/1)."""
     template_mask = sitk.Cast(templates.mni_brain_mask(), sitk.sitkFloat32)
-    image_to_mni = mni_to_image.GetInverse()
-    carried = sitk.Resample(template_mask, image, image_to_mni, sitk.sitkLinear, 0.0, sitk.sitkFloat32) > 0.5
+    carried = sitk.Resample(template_mask, reference, mni_to_image.GetInverse(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+    carried = sitk.Cast(carried > 0.5, sitk.sitkUInt8)
     if not np.any(sitk.GetArrayViewFromImage(carried)):
         raise InputError("the brain template does not overlap the image after registration: check that the image shows a head")
-    grown = sitk.BinaryDilate(carried, _radius_voxels(image, TEMPLATE_GROW_MM))
-    inner = sitk.BinaryErode(carried, _radius_voxels(image, EDGE_BAND_MM))
+    return carried
 
-    values = sitk.GetArrayViewFromImage(image)
+
+def _bounding_box_region(mask: sitk.Image, margin_mm: float):
+    """(index, size) of the box around mask's voxels grown by margin_mm, clipped to the image."""
+    statistics = sitk.LabelShapeStatisticsImageFilter()
+    statistics.Execute(mask)
+    box = statistics.GetBoundingBox(1)
+    margin = _radius_voxels(mask, margin_mm)
+    start = [max(0, box[i] - margin[i]) for i in range(3)]
+    stop = [min(mask.GetSize()[i], box[i] + box[i + 3] + margin[i]) for i in range(3)]
+    return start, [stop[i] - start[i] for i in range(3)]
+
+
+def refine_template_mask(image: sitk.Image, carried: sitk.Image):
+    """(brain mask, parameters): the carried template mask fitted to the edge of the brain in image
+    (bias-corrected, same grid as carried)."""
+    # All the morphology runs on the box around the brain only: the working grid is mostly background.
+    start, size = _bounding_box_region(carried, 3 * (TEMPLATE_GROW_MM + EDGE_BAND_MM))
+    image_box = sitk.RegionOfInterest(image, size, start)
+    carried_box = sitk.RegionOfInterest(carried, size, start)
+    grown = sitk.BinaryDilate(carried_box, _radius_voxels(image_box, TEMPLATE_GROW_MM))
+    inner = sitk.BinaryErode(carried_box, _radius_voxels(image_box, EDGE_BAND_MM))
+
+    values = sitk.GetArrayViewFromImage(image_box)
     inner_values = values[sitk.GetArrayViewFromImage(inner) > 0]
     if inner_values.size == 0:
-        inner_values = values[sitk.GetArrayViewFromImage(carried) > 0]
+        inner_values = values[sitk.GetArrayViewFromImage(carried_box) > 0]
     brain_level = float(np.median(inner_values))
     # Only the edge band is judged on intensity: deep dark CSF (ventricles) and bright lesions stay.
-    plausible = sitk.And(image > DARK_FRACTION * brain_level, image < BRIGHT_FRACTION * brain_level)
+    plausible = sitk.And(image_box > DARK_FRACTION * brain_level, image_box < BRIGHT_FRACTION * brain_level)
     mask = sitk.Or(inner, sitk.And(grown, plausible))
-    mask = sitk.BinaryMorphologicalOpening(mask, _radius_voxels(image, 2))
+    mask = sitk.BinaryMorphologicalOpening(mask, _radius_voxels(image_box, 2))
     mask = _largest_component(mask)
-    mask = sitk.BinaryMorphologicalClosing(mask, _radius_voxels(image, 2))
+    mask = sitk.BinaryMorphologicalClosing(mask, _radius_voxels(image_box, 2))
     mask = sitk.BinaryFillhole(mask)
+    mask = sitk.Resample(sitk.Cast(mask, sitk.sitkUInt8), carried, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
     parameters = {
         "method": "template",
-        "template_mask": f"{templates.TEMPLATE_NAME} brain",
+        "template_mask": f"{templates.TEMPLATE_NAME} brain, carried through the affine",
         "grow_mm": TEMPLATE_GROW_MM,
         "edge_band_mm": EDGE_BAND_MM,
         "dark_fraction": DARK_FRACTION,
         "bright_fraction": BRIGHT_FRACTION,
     }
     return sitk.Cast(mask, sitk.sitkUInt8), parameters
+
+
+def template_brain_mask(image: sitk.Image, mni_to_image: sitk.Transform):
+    """(brain mask on the grid of image, parameters): the MNI brain mask carried through the affine,
+    then fitted to the image's own edge. image should be bias-corrected."""
+    return refine_template_mask(image, carry_template_mask(image, mni_to_image))
 
 
 def hdbet_brain_mask(image: sitk.Image, device):

@@ -86,16 +86,14 @@ def _horn_tips(ventricles: np.ndarray, grid: sitk.Image) -> dict:
     return tips
 
 
-def _hull_distance(brain: np.ndarray, outside_distance: np.ndarray, radius_mm=12.0) -> np.ndarray:
-    """Distance outside the brain closed by radius_mm (skull base, temporal fossae filled), with
-    the lowest brain slice extruded downwards so that a neck carries the head on a taller grid."""
+def _hull_distance(brain: np.ndarray, outside_distance: np.ndarray, radius_mm=20.0) -> np.ndarray:
+    """Distance outside the head's inner hull: the brain closed by radius_mm, and everything below
+    it filled (array axis 0 runs from inferior to superior), so that skull base, face and neck are
+    solid tissue instead of a shell hugging the template's cut-off lower surface."""
     dilated = outside_distance <= radius_mm
     hull = ndi.distance_transform_edt(dilated) > radius_mm
     hull |= brain > 0
-    slices_with_brain = np.flatnonzero(brain.any(axis=(1, 2)))
-    if len(slices_with_brain):
-        lowest = slices_with_brain[0]
-        hull[:lowest] = ndi.binary_fill_holes(hull[lowest])[None]
+    hull = np.flip(np.logical_or.accumulate(np.flip(hull, axis=0), axis=0), axis=0)
     return ndi.distance_transform_edt(~hull).astype(np.float32)
 
 

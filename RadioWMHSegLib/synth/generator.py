@@ -22,8 +22,10 @@ from .deformation import nearest_indices, random_deformation, warp_linear, warp_
 from .lesions import PHENOTYPES, draw_lesions
 
 GENERATOR_VERSION = 1
-# Inside the brain no voxel may be exactly 0: the brain mask of a stripped image is "nonzero".
-_MIN_BRAIN_INTENSITY = 1e-3
+# Inside the brain no voxel may be (near) 0, as a fraction of the WM level: the brain mask of a
+# stripped image is its non-background voxels (preprocessing.skull_strip.mask_from_stripped keeps
+# voxels above 1e-3 of the image maximum, about 1-2 here).
+_MIN_BRAIN_FRACTION_OF_WM = 0.02
 
 
 def _check_phenotype(phenotype) -> str:
@@ -80,9 +82,9 @@ def generate_case(seed, phenotype, *, skull=False, thick_slice_probability=0.3, 
     if not skull:
         inside = brain > 0
         image[~inside] = 0.0
-        image[inside] = np.maximum(image[inside], _MIN_BRAIN_INTENSITY)
+        image[inside] = np.maximum(image[inside], _MIN_BRAIN_FRACTION_OF_WM * contrast["wm_level"])
 
-    wmh_components = int(ndi.label(label == 1)[1])
+    wmh_components = int(ndi.label(label == 1, structure=np.ones((3, 3, 3)))[1])  # 26-connected lesions
     metadata = {
         "seed": seed,
         "phenotype": phenotype,

@@ -125,7 +125,7 @@ def ms_lesions(rng, anatomy: Anatomy, count=None) -> tuple:
     """Many small ovoids: periventricular (long axis perpendicular to the ventricle wall, like
     Dawson's fingers), juxtacortical and deep white matter."""
     shape = anatomy.wm.shape
-    count = int(count if count is not None else np.exp(rng.uniform(np.log(5), np.log(45))))
+    count = int(count if count is not None else np.exp(rng.uniform(np.log(5), np.log(60))))
     kinds = rng.choice(["periventricular", "juxtacortical", "deep"], size=count, p=[0.45, 0.2, 0.35])
     soft = _empty(shape)
     gradient_source = anatomy.ventricle_distance
@@ -134,7 +134,8 @@ def ms_lesions(rng, anatomy: Anatomy, count=None) -> tuple:
                   "juxtacortical": anatomy.juxtacortical_points,
                   "deep": anatomy.deep_wm_points}[kind]
         centre = points[rng.integers(len(points))].astype(float)
-        radius = float(np.clip(rng.lognormal(np.log(2.0), 0.45), 0.8, 6.0))
+        # Real MS masks (open MS data): median lesion ~0.1 ml, a few over 1 ml.
+        radius = float(np.clip(rng.lognormal(np.log(2.6), 0.5), 1.0, 8.0))
         if kind == "periventricular":
             z, y, x = (int(c) for c in centre)
             local = gradient_source[max(z - 1, 0):z + 2, max(y - 1, 0):y + 2, max(x - 1, 0):x + 2]

@@ -168,10 +168,15 @@ def run_experiment(source_datasets, target_dataset, out_dir, n_train=(5, 9), n_t
     if max(n_train) + n_test > len(target.cases):
         raise DatasetError(f"target dataset {target.name} has {len(target.cases)} cases: training on up to "
                            f"{max(n_train)} and testing on {n_test} others needs {max(n_train) + n_test}")
+    from .trainer import SESSION_FIELDS
+
     settings = {"source_datasets": [str(Path(p).resolve()) for p in source_datasets],
                 "target_dataset": str(Path(target_dataset).resolve()), "n_train": n_train, "n_test": n_test,
                 "strategies": strategies, "pretrained": str(Path(pretrained).resolve()) if pretrained else None,
-                "pretrain_options": pretrain_options, "finetune_options": finetune_options, "lr": lr}
+                "lr": lr,
+                # Settings of how runs execute (progress bar, layout, cache place) may change on resume.
+                "pretrain_options": {k: v for k, v in pretrain_options.items() if k not in SESSION_FIELDS},
+                "finetune_options": {k: v for k, v in finetune_options.items() if k not in SESSION_FIELDS}}
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_settings(out_dir, settings)
 

@@ -3,7 +3,8 @@
 As in nnU-Net, training never reads the raw images: each case is brought onto the network's grid
 once and stored as `<case>.npz` (image float16, label uint8, brain mask uint8) in a cache folder
 next to a `record.json` that says where each array came from. A case is redone only when its
-source files changed (size or modification time) or the preprocessing settings differ.
+source files changed (size or modification time), the preprocessing settings differ, or the
+preprocessing code changed (a digest of preprocessing/intensity.py, and pipeline.py for 'native').
 
 - MNI-space datasets (synthetic cohorts, already skull-stripped): resample onto the crop grid when
   the geometry differs, brain mask of the stripped image, intensity normalisation, label by nearest
@@ -94,6 +95,24 @@ def _preprocess_native_case(case, skull_stripped, device):
     return prepared.network_input, prepared.label_to_crop(label).astype(np.uint8), prepared.brain_mask_crop
 
 
+def _code_version(space) -> str:
+    """Digest of the preprocessing code: a changed normalisation (or pipeline) makes the cache stale."""
+    import hashlib
+    import inspect
+
+    from ..preprocessing import intensity
+
+    modules = [intensity]
+    if space != MNI_SPACE:
+        from ..preprocessing import pipeline
+
+        modules.append(pipeline)
+    digest = hashlib.sha256()
+    for module in modules:
+        digest.update(inspect.getsource(module).encode("utf-8"))
+    return digest.hexdigest()[:16]
+
+
 def _read_record(cache_dir: Path) -> dict:
     import json
 
@@ -122,7 +141,7 @@ def preprocess_dataset(dataset, cache_dir=None, grid="crop", device="cpu", progr
         raise DatasetError(f"dataset {dataset.name} has no labelled cases: add cases to its dataset.json")
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir(dataset)
     settings = {"space": dataset.space, "skull_stripped": bool(dataset.skull_stripped),
-                "grid": grid if dataset.space == MNI_SPACE else "crop"}
+                "grid": grid if dataset.space == MNI_SPACE else "crop", "code": _code_version(dataset.space)}
     record = _read_record(cache_dir)
     if record.get("settings") != settings:
         record = {"format": CACHE_FORMAT, "dataset": dataset.name, "settings": settings, "cases": {}}

@@ -72,13 +72,14 @@ class TrainConfig:
     models_dir: str = None  # where the final model folder goes; None: the run folder
     cache_root: str = None  # None: <dataset>/preprocessed
     num_workers: int = None  # data-loading processes; None: 0 on CPU, 4 on CUDA
+    channels_last: bool = True  # channels_last_3d layout: with bf16 ~2x faster for the full-size net on CPU
     resume: bool = False
     stop_after_epochs: int = None  # end this session after so many epochs (resume later)
     time_limit_s: float = None  # end after the epoch that passes this time; the model is still saved
     show_progress: bool = True
 
 
-SESSION_FIELDS = ("device", "models_dir", "cache_root", "num_workers", "resume", "stop_after_epochs",
+SESSION_FIELDS = ("device", "models_dir", "cache_root", "num_workers", "channels_last", "resume", "stop_after_epochs",
                   "time_limit_s", "show_progress")
 
 
@@ -91,6 +92,7 @@ class TrainResult:
     steps_done: int
     best_val_dice: float
     history: list
+    rank: int = 0  # only rank 0 writes and reports under torchrun
 
 
 def _check_config(config: TrainConfig) -> TrainConfig:
@@ -388,7 +390,9 @@ def _train(config, context, device, progress, cancel):
         if record.get("completed") and record.get("model_dir") and Path(record["model_dir"]).exists():
             if context.is_main:
                 print(f"run {run_dir} is already finished: model {record['model_dir']}")
-            return _result_from_record(run_dir, record, checkpoint)
+            result = _result_from_record(run_dir, record, checkpoint)
+            result.rank = context.rank
+            return result
     if context.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
     precision = _resolve_precision(config.precision, device)
@@ -409,7 +413,8 @@ def _train(config, context, device, progress, cancel):
     if checkpoint is not None:
         net.load_state_dict(checkpoint["model"])
     net.to(device)
-    net.to(memory_format=torch.channels_last_3d)  # 3D convolutions run faster in this layout on CPU and GPU
+    memory_format = torch.channels_last_3d if config.channels_last else torch.contiguous_format
+    net.to(memory_format=memory_format)
     model = distributed.wrap(net, context, device)
 
     trainable = [p for p in net.parameters() if p.requires_grad]
@@ -444,7 +449,7 @@ def _train(config, context, device, progress, cancel):
                 bar.close()
                 raise CancelledError(f"training was cancelled; continue it later with --resume on {run_dir}")
             torch.manual_seed(_step_seed(config.seed, epoch, step, context.rank))  # dropout masks
-            image = image.to(device).contiguous(memory_format=torch.channels_last_3d)
+            image = image.to(device).contiguous(memory_format=memory_format)
             target, valid = targets_for(label.to(device), config.label2)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
                 logits = model(image)
@@ -506,7 +511,7 @@ def _train(config, context, device, progress, cancel):
         print(f"stopped after epoch {epochs_done} ({stop_reason}); continue with --resume on {run_dir}")
     distributed.barrier(context)
     return TrainResult(run_dir, model_dir, completed, epochs_done, epochs_done * config.steps_per_epoch,
-                       best_dice if best_dice >= 0 else float("nan"), history)
+                       best_dice if best_dice >= 0 else float("nan"), history, context.rank)
 
 
 def _result_from_record(run_dir, record, checkpoint):

@@ -1,0 +1,423 @@
+"""The MRML side (RadioWMHSegLib.slicer_logic) headless with slicer-core, and the background job runner.
+
+Geometry is checked against SimpleITK's reading of the same file; the .seg.nrrd files that 3D Slicer
+wrote (shipped in slicerio's wheel) check that Slicer's own segmentations are read as Slicer means them.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+slicer = pytest.importorskip("slicer", reason="slicer-core is not installed (pip install slicer-core)")
+slicerio = pytest.importorskip("slicerio")
+
+from conftest import oblique_left_handed_volume  # noqa: E402
+from RadioWMHSegLib import background_job, slicer_logic  # noqa: E402
+from RadioWMHSegLib.slicer_logic import RadioWMHSegLogic  # noqa: E402
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def dice(a, b):
+    a, b = np.asarray(a) > 0, np.asarray(b) > 0
+    return 2.0 * np.logical_and(a, b).sum() / max(a.sum() + b.sum(), 1)
+
+
+def physically_equal(image, reference, interpolator=sitk.sitkNearestNeighbor):
+    """True when image, sampled at the reference's voxel centres, equals the reference voxel for voxel."""
+    resampled = sitk.Resample(image, reference, sitk.Transform(), interpolator, 0, image.GetPixelID())
+    return np.array_equal(sitk.GetArrayFromImage(resampled), sitk.GetArrayFromImage(reference))
+
+
+@pytest.fixture
+def scene():
+    scene = slicer.vtkMRMLScene()
+    slicer_logic.ensure_segmentation_converters(scene)
+    return scene
+
+
+@pytest.fixture
+def flair_file(tmp_path):
+    """A small oblique, left-handed FLAIR-like NIfTI with two bright blobs (the 'lesions')."""
+    image = oblique_left_handed_volume(shape=(40, 44, 36))
+    array = sitk.GetArrayFromImage(image)
+    z, y, x = np.ogrid[: array.shape[0], : array.shape[1], : array.shape[2]]
+    array[(x - 14) ** 2 + (y - 20) ** 2 + (z - 18) ** 2 <= 16] = 400.0
+    array[(x - 28) ** 2 + (y - 25) ** 2 + (z - 12) ** 2 <= 9] = 400.0
+    flair = sitk.GetImageFromArray(array)
+    flair.CopyInformation(image)
+    path = tmp_path / "patient_flair.nii.gz"
+    sitk.WriteImage(flair, str(path))
+    return path
+
+
+def bright_mask(volume_node):
+    image = slicer_logic.volume_to_sitk(volume_node)
+    return sitk.Cast(image > 300, sitk.sitkUInt8)
+
+
+def put_under_a_study(scene, node):
+    hierarchy = scene.GetSubjectHierarchyNode()
+    patient = hierarchy.CreateSubjectItem(hierarchy.GetSceneItemID(), "Patient 1")
+    study = hierarchy.CreateStudyItem(patient, "MRI 2024")
+    item = hierarchy.GetItemByDataNode(node)
+    if item:
+        hierarchy.SetItemParent(item, study)
+    else:  # slicer-core makes no subject hierarchy items by itself (Slicer's GUI does)
+        hierarchy.CreateItem(study, node)
+    return study
+
+
+# ---------------------------------------------------------------- volumes and geometry
+
+@pytest.mark.parametrize("ending", [".nii.gz", ".nrrd"])
+def test_a_left_handed_file_keeps_its_physical_geometry(scene, tmp_path, ending):
+    image = oblique_left_handed_volume(shape=(20, 22, 18))
+    path = tmp_path / f"flair{ending}"
+    sitk.WriteImage(image, str(path))
+    node = slicer_logic.read_volume_file(path, scene)
+    converted = slicer_logic.volume_to_sitk(node)
+    # Slicer's reader turns a left-handed grid right-handed (slice order reversed): the same voxels in space.
+    assert np.linalg.det(np.array(converted.GetDirection()).reshape(3, 3)) > 0
+    assert physically_equal(sitk.ReadImage(str(path), sitk.sitkFloat32), converted)
+    # Back into a node and out again: nothing moves.
+    again = slicer_logic.volume_to_sitk(slicer_logic.sitk_to_volume_node(converted, scene, "copy"))
+    assert slicer_logic.same_grid(again, converted, tolerance=1e-6)
+    assert np.array_equal(sitk.GetArrayFromImage(again), sitk.GetArrayFromImage(converted))
+
+
+def test_an_image_put_into_a_node_keeps_its_own_left_handed_grid(scene):
+    image = oblique_left_handed_volume(shape=(12, 14, 10))
+    node = slicer_logic.sitk_to_volume_node(image, scene, "direct")
+    back = slicer_logic.volume_to_sitk(node)
+    assert slicer_logic.same_grid(back, image, tolerance=1e-6)
+    assert np.array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(image))
+
+
+def test_a_volume_without_voxels_is_refused(scene):
+    from RadioWMHSegLib.errors import InputError
+
+    empty = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "empty")
+    with pytest.raises(InputError, match="holds no image"):
+        slicer_logic.volume_to_sitk(empty)
+
+
+# ---------------------------------------------------------------- result nodes
+
+def test_result_nodes_sit_on_the_input_grid_under_its_study(scene, flair_file):
+    volume = slicer_logic.read_volume_file(flair_file, scene)
+    study = put_under_a_study(scene, volume)
+    mask = bright_mask(volume)
+    logic = RadioWMHSegLogic()
+    segmentation = logic.loadResult(volume, mask, probability=slicer_logic.volume_to_sitk(volume) / 400.0)
+
+    assert segmentation.GetName() == "patient_flair WMH"
+    segment_id = slicer_logic.wmh_segment_id(segmentation)
+    segment = segmentation.GetSegmentation().GetSegment(segment_id)
+    assert segment.GetName() == "WMH"
+    assert segment.GetColor() == pytest.approx(slicer_logic.WMH_COLOR)
+    terminology = slicerio.segmentation.terminology_entry_from_string(slicer_logic.WMH_TERMINOLOGY)
+    assert terminology["type"] == ["SCT", "52988006", "Lesion"]
+    assert segment.GetTerminology() == slicer_logic.WMH_TERMINOLOGY
+    assert segmentation.GetSegmentation().ContainsRepresentation("Closed surface")  # shown in 3D
+    hierarchy = scene.GetSubjectHierarchyNode()
+    for node in (segmentation, logic.lesionTable(segmentation), logic.probabilityVolume(segmentation)):
+        assert hierarchy.GetItemParent(hierarchy.GetItemByDataNode(node)) == study
+
+    back = slicer_logic.segment_to_sitk(segmentation, volume)
+    assert slicer_logic.same_grid(back, slicer_logic.volume_to_sitk(volume))
+    assert np.array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(mask))
+    # The exported labelmap is the blobs of the original (left-handed) file, in physical space.
+    original = sitk.ReadImage(str(flair_file), sitk.sitkFloat32)
+    assert physically_equal(back, sitk.Cast(original > 300, sitk.sitkUInt8))
+
+    stats = logic.statistics(segmentation)
+    voxel_ml = np.prod(slicer_logic.volume_to_sitk(volume).GetSpacing()) / 1000.0
+    assert stats["count"] == 2
+    assert stats["total_volume_ml"] == pytest.approx(sitk.GetArrayFromImage(mask).sum() * voxel_ml)
+    assert segmentation.GetAttribute("RadioWMHSeg.LesionCount") == "2"
+    table = logic.lesionTable(segmentation)
+    assert table.GetNumberOfRows() == 2
+    # Lesion centres are in RAS: the first row's centre lies inside the largest blob.
+    ras = [table.GetCellText(0, c) for c in range(3, 6)]
+    lps = (-float(ras[0]), -float(ras[1]), float(ras[2]))
+    index = back.TransformPhysicalPointToIndex(lps)
+    assert back[index] == 1
+    probability = slicer_logic.volume_to_sitk(logic.probabilityVolume(segmentation))
+    assert slicer_logic.same_grid(probability, back)
+
+
+def test_an_empty_result_still_has_its_wmh_segment(scene, flair_file):
+    volume = slicer_logic.read_volume_file(flair_file, scene)
+    empty = sitk.Cast(slicer_logic.volume_to_sitk(volume) > 1e9, sitk.sitkUInt8)
+    logic = RadioWMHSegLogic()
+    segmentation = logic.loadResult(volume, empty)
+    assert slicer_logic.wmh_segment_id(segmentation)
+    assert sitk.GetArrayFromImage(slicer_logic.segment_to_sitk(segmentation, volume)).sum() == 0
+    assert logic.statistics(segmentation)["count"] == 0
+    assert logic.lesionTable(segmentation).GetNumberOfRows() == 0
+
+
+# ---------------------------------------------------------------- editing and export
+
+def edit_segment(segmentation, volume, add_box, remove_box):
+    """Edit as the Segment Editor does: merge a painted region in, erase another (index boxes, z y x)."""
+    reference = slicer_logic.volume_to_sitk(volume)
+    segment_id = slicer_logic.wmh_segment_id(segmentation)
+    logic_class = slicer.vtkSlicerSegmentationsModuleLogic
+    for box, value, mode in ((add_box, 1, logic_class.MODE_MERGE_MAX), (remove_box, 0, logic_class.MODE_MERGE_MIN)):
+        # The modifier acts inside the box only: ones merged by maximum paint, zeros merged by minimum erase.
+        array = np.zeros(sitk.GetArrayViewFromImage(reference).shape, np.uint8)
+        array[box] = value
+        modifier = sitk.GetImageFromArray(array)
+        modifier.CopyInformation(reference)
+        extent = [box[2].start, box[2].stop - 1, box[1].start, box[1].stop - 1, box[0].start, box[0].stop - 1]
+        assert logic_class.SetBinaryLabelmapToSegment(slicer_logic._oriented_image_from_sitk(modifier), segmentation,
+                                                      segment_id, mode, extent)
+
+
+def test_an_edited_segment_exports_as_a_training_case_that_reads_back_equal(scene, flair_file, tmp_path):
+    volume = slicer_logic.read_volume_file(flair_file, scene)
+    logic = RadioWMHSegLogic()
+    predicted = bright_mask(volume)
+    segmentation = logic.loadResult(volume, predicted, modelInfo={"name": "test-model", "weights_sha256": "abc"})
+
+    add_box = (slice(2, 6), slice(3, 8), slice(4, 9))  # a lesion the model missed
+    expected = sitk.GetArrayFromImage(predicted).copy()
+    blob_voxels = np.argwhere(expected > 0)
+    z0 = blob_voxels[:, 0].min()
+    remove_box = (slice(z0, z0 + 2), slice(0, expected.shape[1]), slice(0, expected.shape[2]))  # a false positive
+    edit_segment(segmentation, volume, add_box, remove_box)
+    expected[add_box] = 1
+    expected[remove_box] = 0
+    assert sitk.GetArrayFromImage(predicted).sum() != expected.sum()
+
+    dataset = tmp_path / "MyCorrections"
+    case = logic.exportCase(volume, segmentation, dataset, annotator="Dr Example")
+    assert case.name == "patient_flair"
+
+    # SimpleITK: label equal to the edit, on the FLAIR's grid; FLAIR unchanged in space; prediction kept.
+    label = sitk.ReadImage(str(case.label_path))
+    image = sitk.ReadImage(str(case.image_path))
+    assert slicer_logic.same_grid(label, image)
+    assert np.array_equal(sitk.GetArrayFromImage(label), expected)
+    assert physically_equal(sitk.ReadImage(str(flair_file), sitk.sitkFloat32), sitk.Cast(image, sitk.sitkFloat32))
+    prediction = sitk.ReadImage(str(case.prediction_path))
+    assert np.array_equal(sitk.GetArrayFromImage(prediction), sitk.GetArrayFromImage(predicted))
+
+    entry = json.loads((dataset / "dataset.json").read_text())["training"][0]
+    assert entry["annotator"] == "Dr Example" and entry["model"] == "test-model" and entry["date"]
+    assert entry["dice_original_vs_corrected"] == pytest.approx(dice(sitk.GetArrayFromImage(predicted), expected), abs=1e-4)
+    assert logic.correctionDice(volume, segmentation) == pytest.approx(entry["dice_original_vs_corrected"], abs=1e-4)
+
+    # slicerio: the segmentation as Slicer saves it (.seg.nrrd) holds the same voxels, named and coded.
+    seg_file = tmp_path / "edited.seg.nrrd"
+    storage = scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
+    storage.SetFileName(str(seg_file))
+    assert storage.WriteData(segmentation)
+    saved = slicerio.read_segmentation(str(seg_file))
+    assert slicerio.segment_names(saved) == ["WMH"]
+    segment = slicerio.segment_from_name(saved, "WMH")
+    assert segment["terminology"]["type"][1] == "52988006"
+    mask_ijk = slicerio.segment_mask(saved, segment).astype(np.uint8)
+    ijk_to_lps = np.asarray(saved["ijkToLPS"])
+    as_image = sitk.GetImageFromArray(mask_ijk.transpose(2, 1, 0).copy())
+    spacing = np.linalg.norm(ijk_to_lps[:3, :3], axis=0)
+    as_image.SetSpacing(tuple(spacing))
+    as_image.SetDirection(tuple((ijk_to_lps[:3, :3] / spacing).ravel()))
+    as_image.SetOrigin(tuple(ijk_to_lps[:3, 3]))
+    on_grid = sitk.Resample(as_image, label, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    assert np.array_equal(sitk.GetArrayFromImage(on_grid), expected)
+
+
+def test_a_second_export_makes_a_new_version_and_keeps_the_first(scene, flair_file, tmp_path):
+    volume = slicer_logic.read_volume_file(flair_file, scene)
+    logic = RadioWMHSegLogic()
+    segmentation = logic.loadResult(volume, bright_mask(volume))
+    dataset = tmp_path / "ds"
+    first = logic.exportCase(volume, segmentation, dataset, caseName="case 1")
+    first_bytes = first.label_path.read_bytes()
+    second = logic.exportCase(volume, segmentation, dataset, caseName="case 1")
+    assert (first.name, second.name) == ("case_1", "case_1_v2")
+    assert first.label_path.read_bytes() == first_bytes
+    assert [e["case"] for e in json.loads((dataset / "dataset.json").read_text())["training"]] == ["case_1", "case_1_v2"]
+
+
+def test_an_exported_case_opens_again_for_more_editing(scene, flair_file, tmp_path):
+    volume = slicer_logic.read_volume_file(flair_file, scene)
+    logic = RadioWMHSegLogic()
+    predicted = bright_mask(volume)
+    segmentation = logic.loadResult(volume, predicted, modelInfo={"name": "test-model"})
+    edit_segment(segmentation, volume, (slice(2, 5), slice(2, 5), slice(2, 5)), (slice(0, 1), slice(0, 1), slice(0, 1)))
+    case = logic.exportCase(volume, segmentation, tmp_path / "ds")
+
+    other_scene = slicer.vtkMRMLScene()
+    loaded_volume, loaded_segmentation = logic.loadDatasetCase(case.image_path, scene=other_scene)
+    label = sitk.ReadImage(str(case.label_path))
+    assert np.array_equal(sitk.GetArrayFromImage(slicer_logic.segment_to_sitk(loaded_segmentation, loaded_volume)),
+                          sitk.GetArrayFromImage(label))
+    # The model's original output comes back too, so a re-export still reports Dice against it.
+    assert logic.correctionDice(loaded_volume, loaded_segmentation) == pytest.approx(
+        case.metadata["dice_original_vs_corrected"], abs=1e-4)
+    assert logic.modelInfo(loaded_segmentation)["name"] == "test-model"
+
+
+def test_exporting_needs_a_dataset_folder(scene, flair_file):
+    from RadioWMHSegLib.errors import InputError
+
+    volume = slicer_logic.read_volume_file(flair_file, scene)
+    logic = RadioWMHSegLogic()
+    segmentation = logic.loadResult(volume, bright_mask(volume))
+    with pytest.raises(InputError, match="dataset folder"):
+        logic.exportCase(volume, segmentation, "")
+
+
+# ---------------------------------------------------------------- segmentations written by Slicer
+
+@pytest.mark.parametrize("name", ["Segmentation.seg.nrrd", "SegmentationOverlapping.seg.nrrd"])
+def test_seg_nrrd_files_written_by_slicer_are_read_as_slicer_means_them(scene, name):
+    seg_path = slicerio.get_testdata_file(name)
+    reference_volume = slicer_logic.read_volume_file(slicerio.get_testdata_file("CTChest4.nrrd"), scene)
+    expected = slicerio.read_segmentation(seg_path)
+    node = slicer_logic.read_segmentation_file(seg_path, scene)
+    segmentation = node.GetSegmentation()
+    names = [segmentation.GetNthSegment(i).GetName() for i in range(segmentation.GetNumberOfSegments())]
+    assert names == slicerio.segment_names(expected)
+    reference = slicer_logic.volume_to_sitk(reference_volume)
+    assert np.allclose(slicer_logic._ijk_to_ras_from_image(reference)[:3, :3],
+                       np.diag([-1, -1, 1]) @ np.asarray(expected["ijkToLPS"])[:3, :3])
+    for segment in expected["segments"]:
+        mask = slicer_logic.segment_to_sitk(node, reference_volume, segment["id"])
+        truth = slicerio.segment_mask(expected, segment).transpose(2, 1, 0)  # (i, j, k) -> (z, y, x)
+        assert np.array_equal(sitk.GetArrayFromImage(mask) > 0, truth), segment["name"]
+        color = segmentation.GetSegment(segment["id"]).GetColor()
+        assert color == pytest.approx(segment["color"], abs=1e-5)
+
+
+# ---------------------------------------------------------------- segmentation in one call
+
+@pytest.mark.slow
+def test_segment_a_volume_node_with_the_stand_in_model(scene, tmp_path, bright_voxel_model):
+    pytest.importorskip("RadioWMHSegLib.preprocessing.pipeline", reason="the preprocessing pipeline is not there yet")
+    from phantoms import phantom_with_blob
+
+    image, blob = phantom_with_blob()
+    path = tmp_path / "phantom.nii.gz"
+    sitk.WriteImage(image, str(path))
+    volume = slicer_logic.read_volume_file(path, scene)
+    progress = []
+    logic = RadioWMHSegLogic()
+    segmentation = logic.segment(volume, skullStripped=True, device="cpu", model=bright_voxel_model,
+                                 probabilityVolume=True, progress=lambda f, m="": progress.append(f))
+    mask = slicer_logic.segment_to_sitk(segmentation, volume)
+    blob_on_grid = sitk.Resample(blob, mask, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    assert dice(sitk.GetArrayFromImage(mask), sitk.GetArrayFromImage(blob_on_grid)) > 0.7
+    assert logic.statistics(segmentation)["count"] == 1
+    assert logic.probabilityVolume(segmentation) is not None
+    assert progress and progress[-1] == pytest.approx(1.0)
+    assert json.loads(segmentation.GetAttribute("RadioWMHSeg.Model"))["name"] == "bright-voxel-stand-in"
+
+
+# ---------------------------------------------------------------- background jobs
+
+def test_progress_lines_of_segment_and_training_are_understood():
+    assert background_job.parse_progress("[ 42.0%] registering to MNI") == (pytest.approx(0.42), "registering to MNI")
+    assert background_job.parse_progress("epoch 3/20:  50%|#####     | 50/100")[0] == pytest.approx(0.125)
+    assert background_job.parse_progress("epoch 3/20: loss 0.41 val Dice 0.62")[0] == pytest.approx(0.15)
+    assert background_job.parse_progress("loading the model") is None
+
+
+def test_job_arguments_are_those_the_command_line_accepts(tmp_path):
+    from RadioWMHSegLib.cli import build_parser
+
+    parser = build_parser()
+    arguments, outputs = background_job.segment_job(tmp_path / "in.nrrd", tmp_path, skull_stripped=True, device="cpu",
+                                                    threshold=0.4, min_lesion_mm3=5, model=tmp_path / "m",
+                                                    probability=True)
+    parsed = parser.parse_args(arguments)
+    assert (parsed.output, parsed.stats, parsed.prob) == tuple(str(outputs[k]) for k in ("mask", "stats", "probability"))
+    assert (parsed.threshold, parsed.min_lesion_mm3, parsed.skull_stripped, parsed.device) == (0.4, 5.0, True, "cpu")
+    finetune = parser.parse_args(background_job.finetune_job(tmp_path / "ds", tmp_path / "run", from_model=tmp_path / "m",
+                                                             strategy="decoder", epochs=3))
+    assert (finetune.dataset, finetune.source_model, finetune.strategy, finetune.epochs) == (
+        str(tmp_path / "ds"), str(tmp_path / "m"), "decoder", 3)
+
+
+def run_job(arguments, cancel_file, **kwargs):
+    return subprocess.Popen(background_job.command_line(arguments, cancel_file, python=sys.executable),
+                            env=background_job.job_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, **kwargs)
+
+
+def test_a_job_stops_when_cancel_is_asked_and_leaves_no_output(tmp_path):
+    pytest.importorskip("RadioWMHSegLib.preprocessing.pipeline", reason="the preprocessing pipeline is not there yet")
+    from RadioWMHSegLib import model_io
+    from RadioWMHSegLib.network import AttentionVNet
+
+    net = AttentionVNet(channels=(2, 4), convs=(1, 1))
+    model = model_io.save_model(net, model_io.new_card(net, "tiny"), tmp_path / "models", "tiny")
+    flair = oblique_left_handed_volume(shape=(40, 44, 36))
+    sitk.WriteImage(flair, str(tmp_path / "in.nrrd"))
+    arguments, outputs = background_job.segment_job(tmp_path / "in.nrrd", tmp_path / "out", device="cpu", model=model)
+    cancel_file = tmp_path / "CANCEL"
+    job = run_job(arguments, cancel_file)
+    lines = []
+    for line in job.stdout:  # cancel as soon as the job reports progress: it is then mid-work
+        lines.append(line)
+        if background_job.parse_progress(line):
+            background_job.request_cancel(cancel_file)
+            break
+    assert job.wait(timeout=60) == background_job.CANCELLED_EXIT_CODE, "".join(lines) + job.stdout.read()
+    assert not outputs["mask"].exists() and not outputs["stats"].exists()
+
+
+def test_a_job_cancelled_before_it_starts_does_nothing(tmp_path):
+    cancel_file = tmp_path / "CANCEL"
+    background_job.request_cancel(cancel_file)
+    job = run_job(["info"], cancel_file)
+    assert job.wait(timeout=60) == background_job.CANCELLED_EXIT_CODE
+
+
+# ---------------------------------------------------------------- dependencies inside Slicer
+
+def test_every_library_dependency_is_installed_on_first_use_in_slicer():
+    """Each pyproject dependency that 3D Slicer does not ship is in the list the module installs."""
+    import re
+
+    pyproject = (REPOSITORY / "pyproject.toml").read_text()
+    block = re.search(r"^dependencies = \[(.*?)^\]", pyproject, re.S | re.M).group(1)
+    wanted = {re.match(r"[A-Za-z0-9_.-]+", dep).group(0).lower() for dep in re.findall(r'"([^"]+)"', block)}
+    shipped_with_slicer = {"simpleitk", "numpy"}
+    installed = {spec.split(">")[0].lower() for spec in slicer_logic.REQUIREMENTS.values()}
+    assert wanted - shipped_with_slicer <= installed
+    assert slicer_logic.missing_python_packages() == {}  # this environment has them all
+
+
+def test_the_panel_defaults_are_those_of_the_library():
+    from RadioWMHSegLib import segment
+
+    assert slicer_logic.DEFAULT_THRESHOLD == segment.DEFAULT_THRESHOLD
+    assert slicer_logic.DEFAULT_MIN_LESION_MM3 == segment.DEFAULT_MIN_LESION_MM3
+
+
+def test_result_files_are_written_headless_and_never_replaced(scene, flair_file, tmp_path):
+    from RadioWMHSegLib.errors import InputError
+
+    volume = slicer_logic.read_volume_file(flair_file, scene)
+    logic = RadioWMHSegLogic()
+    segmentation = logic.loadResult(volume, bright_mask(volume))
+    seg_path = slicer_logic.write_node_file(segmentation, tmp_path / "out" / "wmh.seg.nrrd")
+    csv_path = slicer_logic.write_node_file(logic.lesionTable(segmentation), tmp_path / "out" / "lesions.csv")
+    assert slicerio.segment_names(slicerio.read_segmentation(str(seg_path))) == ["WMH"]
+    rows = csv_path.read_text().splitlines()
+    assert rows[0].startswith('"Lesion","Volume (mL)"') and len(rows) == 1 + logic.statistics(segmentation)["count"]
+    before = seg_path.read_bytes()
+    with pytest.raises(InputError, match="already exists"):
+        slicer_logic.write_node_file(segmentation, seg_path)
+    assert seg_path.read_bytes() == before
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["lesions.csv", "lesions.schema.csv", "wmh.seg.nrrd"]

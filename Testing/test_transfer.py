@@ -1,0 +1,144 @@
+"""Transfer strategies: what is frozen stays bit-identical, what trains changes, the source is never touched."""
+
+import hashlib
+
+import pytest
+
+from test_training import TINY_NET, make_tiny_dataset, tiny_options
+
+
+def _sha256_of_folder(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def target_dataset(tmp_path_factory):
+    return make_tiny_dataset(tmp_path_factory.mktemp("target") / "target", 3, seed=2, phenotype="target")
+
+
+@pytest.fixture
+def source_model(tmp_path):
+    import torch
+
+    from RadioWMHSegLib import model_io
+    from RadioWMHSegLib.network import AttentionVNet
+
+    torch.manual_seed(1)
+    net = AttentionVNet(**TINY_NET)
+    card = model_io.new_card(net, "tiny-source", training={"note": "random weights for tests"})
+    return model_io.save_model(net, card, tmp_path / "models", "tiny-source")
+
+
+def _finetune(strategy, target_dataset, source_model, tmp_path, **extra):
+    from RadioWMHSegLib.training.transfer import finetune
+
+    options = tiny_options(epochs=1, steps_per_epoch=2, val_cases=0, cache_root=tmp_path / "cache")
+    options.pop("channels"), options.pop("convs")  # the architecture comes from the source model
+    options.update(extra)
+    return finetune(target_dataset, tmp_path / f"run_{strategy}", source_model=source_model, strategy=strategy,
+                    **options)
+
+
+def _states(source_model, result_model):
+    from RadioWMHSegLib import model_io
+
+    before = model_io.load_model(source_model).net
+    after = model_io.load_model(result_model).net
+    return before, after
+
+
+def _parameter_names(modules, net):
+    wanted = {id(p) for module in modules for p in module.parameters()}
+    return {name for name, p in net.named_parameters() if id(p) in wanted}
+
+
+@pytest.mark.parametrize("strategy", ["decoder", "last"])
+def test_frozen_parameters_stay_bit_identical_and_trained_ones_change(strategy, target_dataset, source_model,
+                                                                      tmp_path):
+    import torch
+
+    source_files = _sha256_of_folder(source_model)
+    result = _finetune(strategy, target_dataset, source_model, tmp_path)
+    before, after = _states(source_model, result.model_dir)
+    trained_modules = after.last_layers() if strategy == "last" else None
+    if strategy == "decoder":
+        frozen = _parameter_names(after.encoder_modules(), after)
+    else:
+        frozen = {n for n, _ in after.named_parameters()} - _parameter_names(trained_modules, after)
+    trained = {n for n, _ in after.named_parameters()} - frozen
+    assert frozen and trained
+    old, new = dict(before.named_parameters()), dict(after.named_parameters())
+    for name in frozen:
+        assert torch.equal(old[name], new[name]), f"{name} changed under '{strategy}'"
+    start = old
+    if strategy == "last":
+        # The trainer seeds, loads the source and re-initialises the last layers: the start of training.
+        from RadioWMHSegLib.training.transfer import apply_strategy, initial_network
+
+        torch.manual_seed(tiny_options()["seed"])
+        reinitialised, _ = initial_network("last", None, source_model)
+        apply_strategy(reinitialised, "last")
+        start = dict(reinitialised.named_parameters())
+        assert any(not torch.equal(start[n], old[n]) for n in trained)  # re-initialised indeed
+    changed = [name for name in trained if not torch.equal(start[name], new[name])]
+    # Every trained tensor moves (PReLU slopes included); at least nearly all of them must.
+    assert len(changed) >= len(trained) - 1, sorted(set(trained) - set(changed))
+    assert _sha256_of_folder(source_model) == source_files
+
+
+def test_fine_tuned_model_is_a_new_versioned_model_naming_its_parent(target_dataset, source_model, tmp_path):
+    from RadioWMHSegLib import model_io
+
+    source_files = _sha256_of_folder(source_model)
+    source_card = model_io.read_card(source_model)
+    first = _finetune("all", target_dataset, source_model, tmp_path)
+    assert first.model_dir.parent == model_io.user_models_dir()  # the default place
+    card = model_io.read_card(first.model_dir)
+    assert card["parent"]["name"] == "tiny-source"
+    assert card["parent"]["weights_sha256"] == source_card["weights_sha256"]
+    assert card["training"]["recipe"]["strategy"] == "all" and card["training"]["recipe"]["lr"] == 1e-4
+    assert card["training"]["datasets"][0]["phenotypes"] == {"target": 3}
+    second = _finetune("all", target_dataset, source_model, tmp_path / "again")
+    assert second.model_dir != first.model_dir and second.model_dir.name.endswith("_v2")
+    assert _sha256_of_folder(source_model) == source_files
+    assert model_io.load_model(first.model_dir).card["weights_sha256"] == card["weights_sha256"]
+
+
+def test_scratch_and_mixed_start_from_random_weights_with_the_source_architecture(target_dataset, source_model,
+                                                                                  tmp_path):
+    from RadioWMHSegLib import model_io
+
+    source = make_tiny_dataset(tmp_path / "source", 2, seed=9, phenotype="source")
+    scratch = _finetune("scratch", target_dataset, source_model, tmp_path)
+    mixed = _finetune("mixed", target_dataset, source_model, tmp_path, source_datasets=[source])
+    for result in (scratch, mixed):
+        card = model_io.read_card(result.model_dir)
+        assert card["parent"] is None
+        assert card["architecture"]["config"]["channels"] == list(TINY_NET["channels"])
+    datasets = model_io.read_card(mixed.model_dir)["training"]["datasets"]
+    assert [(d["role"], d["cases"]) for d in datasets] == [("target", 3), ("source", 2)]
+
+
+def test_frozen_parts_stay_in_eval_mode_while_training():
+    from RadioWMHSegLib.network import AttentionVNet
+    from RadioWMHSegLib.training.transfer import apply_strategy, set_train_mode
+
+    net = AttentionVNet(dropout=0.3, **TINY_NET)
+    frozen = apply_strategy(net, "decoder")
+    set_train_mode(net, frozen)
+    assert net.training and all(not m.training for f in frozen for m in f.modules())
+    assert all(m.training for m in net.decoder.modules())
+    assert not any(p.requires_grad for f in frozen for p in f.parameters())
+
+
+def test_bad_strategy_choices_are_clear_errors(target_dataset, source_model, tmp_path):
+    from RadioWMHSegLib.errors import InputError, ModelError
+    from RadioWMHSegLib.training.transfer import finetune
+
+    with pytest.raises(InputError, match="strategy"):
+        finetune(target_dataset, tmp_path / "r1", source_model=source_model, strategy="everything")
+    with pytest.raises(InputError, match="source dataset"):
+        finetune(target_dataset, tmp_path / "r2", source_model=source_model, strategy="mixed")
+    with pytest.raises(ModelError):
+        finetune(target_dataset, tmp_path / "r3", source_model=tmp_path / "no_model", strategy="all")
+    assert not any((tmp_path / name).exists() for name in ("r1", "r2", "r3"))  # nothing written
