@@ -17,6 +17,10 @@ from .errors import InputError
 def _temporary_sibling(path: Path, suffix: str) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
+    # mkstemp makes the file private (0600); give it the mode a normal new file would get.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     return Path(tmp)
 
 

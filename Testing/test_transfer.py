@@ -142,3 +142,24 @@ def test_bad_strategy_choices_are_clear_errors(target_dataset, source_model, tmp
     with pytest.raises(ModelError):
         finetune(target_dataset, tmp_path / "r3", source_model=tmp_path / "no_model", strategy="all")
     assert not any((tmp_path / name).exists() for name in ("r1", "r2", "r3"))  # nothing written
+
+
+def test_finetune_command_writes_a_model_and_reports_errors_in_one_line(target_dataset, source_model, tmp_path,
+                                                                         capsys):
+    from RadioWMHSegLib import model_io
+    from RadioWMHSegLib.cli import main
+
+    common = ["--epochs", "1", "--steps-per-epoch", "1", "--patch-size", "16", "--val-cases", "0", "--grid",
+              "as_is", "--precision", "fp32", "--no-channels-last", "--no-progress", "--device", "cpu",
+              "--cache-dir", str(tmp_path / "cache"), "--models-dir", str(tmp_path / "mine")]
+    code = main(["finetune", str(target_dataset), "-o", str(tmp_path / "run"), "--from", str(source_model),
+                 "--strategy", "decoder"] + common)
+    assert code == 0
+    (model_dir,) = [p for p in (tmp_path / "mine").iterdir() if not p.name.startswith(".")]
+    assert model_dir.name == "tiny-source-decoder"
+    assert model_io.read_card(model_dir)["training"]["recipe"]["strategy"] == "decoder"
+    assert "fine-tuned model:" in capsys.readouterr().out
+    code = main(["finetune", str(target_dataset), "-o", str(tmp_path / "run2"), "--from", str(tmp_path / "none")]
+                + common)
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("radiowmhseg: error:") and len(err.strip().splitlines()) == 1

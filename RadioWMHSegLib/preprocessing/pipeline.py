@@ -84,7 +84,7 @@ def _resample_mask(mask: sitk.Image, reference: sitk.Image, transform=None) -> s
 
 
 def _crop_to_box(image: sitk.Image, mask: sitk.Image, margin_mm: float):
-    start, size = skull_strip._bounding_box_region(mask, margin_mm)
+    start, size = skull_strip.bounding_box_region(mask, margin_mm)
     return sitk.RegionOfInterest(image, size, start), sitk.RegionOfInterest(mask, size, start)
 
 

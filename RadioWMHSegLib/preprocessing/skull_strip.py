@@ -54,7 +54,7 @@ def carry_template_mask(reference: sitk.Image, mni_to_image: sitk.Transform) -> 
     return carried
 
 
-def _bounding_box_region(mask: sitk.Image, margin_mm: float):
+def bounding_box_region(mask: sitk.Image, margin_mm: float):
     """(index, size) of the box around mask's voxels grown by margin_mm, clipped to the image."""
     statistics = sitk.LabelShapeStatisticsImageFilter()
     statistics.Execute(mask)
@@ -69,7 +69,7 @@ def refine_template_mask(image: sitk.Image, carried: sitk.Image):
     """(brain mask, parameters): the carried template mask fitted to the edge of the brain in image
     (bias-corrected, same grid as carried)."""
     # All the morphology runs on the box around the brain only: the working grid is mostly background.
-    start, size = _bounding_box_region(carried, 3 * (TEMPLATE_GROW_MM + EDGE_BAND_MM))
+    start, size = bounding_box_region(carried, 3 * (TEMPLATE_GROW_MM + EDGE_BAND_MM))
     image_box = sitk.RegionOfInterest(image, size, start)
     carried_box = sitk.RegionOfInterest(carried, size, start)
     grown = sitk.BinaryDilate(carried_box, _radius_voxels(image_box, TEMPLATE_GROW_MM))

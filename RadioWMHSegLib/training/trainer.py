@@ -14,6 +14,7 @@ The best weights end as a model folder (model_io.save_model) with a card holding
 import dataclasses
 import json
 import math
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -375,6 +376,11 @@ def _resume_state(config, run_dir):
     # The stored recipe wins (it is what the checkpoint was trained with); session settings are new.
     session = {k: getattr(config, k) for k in SESSION_FIELDS}
     merged = TrainConfig(**{**checkpoint["config"], **session})
+    given = _recipe(config)
+    ignored = sorted(k for k, v in checkpoint["config"].items() if k in given and json.dumps(given[k], default=str)
+                     != json.dumps(v, default=str))
+    if ignored and int(os.environ.get("RANK", "0")) == 0:
+        print(f"resuming {run_dir} with its stored recipe; these options differ and are not used: {', '.join(ignored)}")
     return _check_config(merged), checkpoint
 
 
