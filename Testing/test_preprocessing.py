@@ -419,3 +419,15 @@ def test_real_skull_on_flair_gives_a_plausible_brain():
     assert 900 < volume_ml < 1900
     crop_template_mask = sitk.GetArrayFromImage(templates.to_crop_grid(templates.mni_brain_mask(), sitk.sitkNearestNeighbor))
     assert _dice(case.brain_mask_crop, crop_template_mask) > 0.85
+
+
+def test_an_implausible_registration_scale_is_warned_about_and_recorded(caplog):
+    from RadioWMHSegLib.preprocessing.pipeline import _warn_if_implausible_scale
+
+    plausible = {"stage": "registration", "parameters": {"scale_mni_to_native": 1.05}}
+    _warn_if_implausible_scale(plausible)
+    assert "warning" not in plausible
+    whole_head = {"stage": "registration", "parameters": {"scale_mni_to_native": 1.48}}
+    with caplog.at_level("WARNING"):
+        _warn_if_implausible_scale(whole_head)
+    assert "1.48" in whole_head["warning"] and "--skull-stripped" in caplog.text

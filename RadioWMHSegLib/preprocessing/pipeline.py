@@ -13,6 +13,7 @@ Everything in MNI space goes back to the input grid through one resample with th
 (`to_native`), because W shares the input's physical space.
 """
 
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -26,6 +27,22 @@ from .bias_field import correct_bias_field
 from .intensity import normalise_intensity
 from .registration import register_to_mni
 from .reorient_resample import WORKING_SPACING_MM, reorient_resample
+
+log = logging.getLogger(__name__)
+# Adult brains differ in size by well under 25 % from the template's; a registration that scales
+# it by more has most likely matched the template brain to the whole head (skull and scalp).
+PLAUSIBLE_SCALE = (0.8, 1.25)
+
+
+def _warn_if_implausible_scale(entry):
+    scale = entry.get("parameters", {}).get("scale_mni_to_native")
+    if scale is None or PLAUSIBLE_SCALE[0] <= scale <= PLAUSIBLE_SCALE[1]:
+        return
+    message = (f"registration to MNI scaled the template by {scale:.2f}, outside {PLAUSIBLE_SCALE}: the brain mask "
+               "(and so the WMH mask) may include skull or scalp; check it, or skull-strip the image first "
+               "and pass --skull-stripped")
+    entry["warning"] = message
+    log.warning(message)
 
 # Margin kept around the brain when the working image is cut down to it before N4 and the mask fit.
 BRAIN_BOX_MARGIN_MM = 12
@@ -133,6 +150,7 @@ def preprocess(image: sitk.Image, *, skull_stripped: bool = False, skull_strip_m
                                  "seconds": 0.0})
     else:
         mni_to_native = recorder.run("registration", 0.1, "registering to MNI", register_to_mni, working)
+        _warn_if_implausible_scale(recorder.entries[-1])
 
     # The brain mask before bias correction: N4 is then fitted on brain voxels only.
     if skull_stripped:
