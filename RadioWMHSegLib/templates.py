@@ -8,7 +8,6 @@ of it with one call.
 import functools
 import os
 
-import numpy as np
 import SimpleITK as sitk
 
 from .errors import ModelError
@@ -88,6 +87,3 @@ def crop_shape_zyx() -> tuple:
     """Shape of crop-grid arrays as numpy holds them (z, y, x)."""
     return tuple(int(s) for s in reversed(CROP_SIZE))
 
-
-def empty_like_crop(dtype=np.float32) -> np.ndarray:
-    return np.zeros(crop_shape_zyx(), dtype=dtype)

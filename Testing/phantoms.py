@@ -6,6 +6,15 @@ import SimpleITK as sitk
 from RadioWMHSegLib import templates
 
 
+def rotation(ax, ay, az):
+    """3x3 rotation matrix from angles in degrees about x, then y, then z."""
+    ax, ay, az = np.deg2rad([ax, ay, az])
+    rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
+    ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
+    rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
 def flair_like_template():
     """FLAIR-like contrast from the template's tissue maps: CSF dark, WM below GM, zero outside."""
     gm = sitk.GetArrayFromImage(templates.mni_tissue("gm"))

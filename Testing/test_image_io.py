@@ -9,6 +9,7 @@ import SimpleITK as sitk
 
 from RadioWMHSegLib.errors import InputError
 from RadioWMHSegLib.image_io import read_flair, read_label
+from phantoms import rotation as _rotation  # noqa: E402
 
 LPS_FROM_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
@@ -19,12 +20,6 @@ def _flair_like(shape_zyx=(12, 16, 20), seed=0):
     return (200 + 100 * rng.random(shape_zyx)).astype(np.float32)
 
 
-def _rotation(ax, ay, az):
-    ax, ay, az = np.deg2rad([ax, ay, az])
-    rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
-    ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
-    rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
-    return rz @ ry @ rx
 
 
 def _sitk_affine(image):

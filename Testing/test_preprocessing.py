@@ -1,7 +1,6 @@
 """Preprocessing: each stage on small synthetic volumes, then the whole pipeline on the MNI template
 placed in an oblique, left-handed native grid through a known affine (so the answer is known)."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,19 +14,12 @@ from RadioWMHSegLib.preprocessing.intensity import CLIP_SIGMA
 from RadioWMHSegLib.preprocessing.reorient_resample import reorient_resample
 from RadioWMHSegLib.preprocessing.skull_strip import choose_method
 
-DATA = Path("/work/shared/data")
+from conftest import SHARED_DATA as DATA  # noqa: E402
+from phantoms import rotation as _rotation  # noqa: E402
 CLINICAL_FLAIR = DATA / "clinical_flair_1mm" / "FLAIR.nii.gz"
 
 
 # ---------------------------------------------------------------- helpers
-
-def _rotation(ax, ay, az):
-    ax, ay, az = np.deg2rad([ax, ay, az])
-    rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
-    ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
-    rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
-    return rz @ ry @ rx
-
 
 def _known_mni_to_native():
     """A head 8% smaller than the template, tilted and shifted: MNI point -> native point."""
@@ -408,7 +400,7 @@ def test_preprocess_refuses_what_is_not_a_3d_image():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not CLINICAL_FLAIR.exists(), reason="real data folder /work/shared/data is absent")
+@pytest.mark.skipif(not CLINICAL_FLAIR.exists(), reason="../shared/data is absent (development machines only)")
 def test_real_skull_on_flair_gives_a_plausible_brain():
     from RadioWMHSegLib.image_io import read_flair
 

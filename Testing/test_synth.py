@@ -13,8 +13,9 @@ from RadioWMHSegLib.errors import DatasetError, InputError
 from RadioWMHSegLib.synth import generate_case, generate_cohort
 from RadioWMHSegLib.synth.contrast import thick_slices
 from RadioWMHSegLib.synth.generator import case_seed
+from conftest import SHARED_DATA  # noqa: E402
 
-REAL_BANK = Path("/work/shared/data/open_ms/lesion_masks_mni")
+REAL_BANK = SHARED_DATA / "open_ms" / "lesion_masks_mni"
 
 
 @pytest.fixture(scope="module")

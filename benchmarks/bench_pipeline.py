@@ -67,7 +67,7 @@ def main():
               "ratio_to_n4": round(total / n4, 2), "precision": args.precision,
               "stages": [{"stage": s["stage"], "seconds": s.get("seconds")} for s in result.record["stages"]],
               "machine": machine()}
-    print(f"| stage | seconds |\n|---|---|")
+    print("| stage | seconds |\n|---|---|")
     for stage in report["stages"]:
         print(f"| {stage['stage']} | {stage['seconds']} |")
     print(f"| **total (read to mask written)** | **{report['total_seconds']}** |")
