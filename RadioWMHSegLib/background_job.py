@@ -79,19 +79,19 @@ def command_line(job_arguments, cancel_file, python=None) -> list:
             "--cancel-file", str(cancel_file), "--", *[str(a) for a in job_arguments]]
 
 
-def segment_job(input_path, output_dir, *, skull_stripped=False, device="auto", threshold=0.5,
-                min_lesion_mm3=3.0, model=None, probability=False) -> tuple:
-    """(arguments of `radiowmhseg segment`, {output name: path}) writing into output_dir."""
+def segment_job(input_path, output_dir, options=None) -> tuple:
+    """(arguments of `radiowmhseg segment`, {output name: path}) writing into output_dir.
+
+    options: a segment_options.SegmentOptions, the same object the in-process path takes.
+    """
+    from .segment_options import SegmentOptions
+
+    options = options or SegmentOptions()
     output_dir = Path(output_dir)
     outputs = {"mask": output_dir / "wmh.nrrd", "stats": output_dir / "wmh_stats.json"}
     arguments = ["segment", str(input_path), "-o", str(outputs["mask"]), "--stats", str(outputs["stats"]),
-                 "--device", device, "--threshold", repr(float(threshold)),
-                 "--min-lesion-mm3", repr(float(min_lesion_mm3))]
-    if skull_stripped:
-        arguments.append("--skull-stripped")
-    if model:
-        arguments += ["--model", str(model)]
-    if probability:
+                 *options.command_arguments()]
+    if options.probability:
         outputs["probability"] = output_dir / "wmh_probability.nrrd"
         arguments += ["--prob", str(outputs["probability"])]
     return arguments, outputs

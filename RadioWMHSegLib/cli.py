@@ -14,6 +14,7 @@ COMMANDS = {
     "synth": "synth",
     "import-brats": "import_brats",
     "import-msd": "import_msd",
+    "dataset": "dataset",
     "pretrain": "pretrain",
     "finetune": "finetune",
     "experiment": "experiment",
@@ -46,8 +47,10 @@ def main(argv=None) -> int:
     except RadioWMHSegError as exc:
         print(f"radiowmhseg: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("radiowmhseg: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        # A command interrupted while it writes says which outputs exist (segment does).
+        detail = f": {exc}" if str(exc) else ""
+        print(f"radiowmhseg: interrupted{detail}", file=sys.stderr)
         return 130
 
 

@@ -180,14 +180,24 @@ def _as_image(image, what: str, case_name: str):
         raise InputError(f"case {case_name}: cannot read {what} {path}: use a NIfTI, NRRD or MHA file") from exc
 
 
-def _free_case_name(dataset_dir: Path, wanted: str, taken: set) -> str:
-    """wanted, or wanted_v2, wanted_v3, ... : the first name with no entry and no file."""
+def _free_case_name(dataset_dir: Path, wanted: str, taken: set) -> tuple:
+    """(name, version): wanted (1), or wanted_v2 (2), wanted_v3 (3), ... : the first with no entry and no file."""
     candidate, version = wanted, 1
     while (candidate in taken or (dataset_dir / image_relpath(candidate)).exists()
            or (dataset_dir / label_relpath(candidate)).exists()):
         version += 1
         candidate = f"{wanted}_v{version}"
-    return candidate
+    return candidate, version
+
+
+def voxel_sha256(image: sitk.Image) -> str:
+    """SHA-256 of the voxel values (as float32) and the grid size: the same scan saved twice, in another
+    format or pixel type, gives the same digest; header-only differences are ignored."""
+    import hashlib
+
+    digest = hashlib.sha256(str(tuple(image.GetSize())).encode("ascii"))
+    digest.update(np.ascontiguousarray(sitk.GetArrayViewFromImage(image), dtype=np.float32).tobytes())
+    return digest.hexdigest()
 
 
 def write_case_files(dataset_dir, case_name, image, label, prediction=None, overwrite=False) -> dict:
@@ -205,7 +215,9 @@ def write_case_files(dataset_dir, case_name, image, label, prediction=None, over
 def add_case(dataset_dir, case_name, image, label, *, prediction=None, metadata=None) -> Case:
     """Add one image/label pair (sitk images or file paths); never overwrites, versions the name instead.
 
-    A folder without dataset.json gets one (space 'native', not skull-stripped).
+    A folder without dataset.json gets one (space 'native', not skull-stripped). The entry records
+    base_case and version (exporting 'x' again gives x_v2 with base_case 'x', version 2) and the
+    voxel digest of the image, so that folds keep every version of a case on one side.
     """
     dataset_dir = Path(dataset_dir)
     if (dataset_dir / DATASET_JSON).exists():
@@ -226,9 +238,10 @@ def add_case(dataset_dir, case_name, image, label, *, prediction=None, metadata=
             raise InputError(f"case {wanted}: image and prediction have different geometry ({problem})")
     label = sitk.Cast(label, sitk.sitkUInt8)
     taken = {str(e.get("case")) for e in data.get("training", []) if isinstance(e, dict)}
-    name = _free_case_name(dataset_dir, wanted, taken)
+    name, version = _free_case_name(dataset_dir, wanted, taken)
     entry = write_case_files(dataset_dir, name, image, label,
                              None if prediction is None else sitk.Cast(prediction, sitk.sitkUInt8))
+    entry.update({"base_case": wanted, "version": version, "image_voxels_sha256": voxel_sha256(image)})
     entry.update(metadata or {})
     data.setdefault("training", []).append(entry)
     write_dataset_json(dataset_dir, data)

@@ -1,9 +1,13 @@
 """Writes that are never half-done and never replace what a user made.
 
-Every file goes to a temporary name in the same folder and is renamed into place, so a crash or
-a Cancel leaves either the old state or the new file, never a truncated one.
+Every file goes to a temporary name in the same folder, is checked (not empty, and an image is read
+back whole), and only then renamed into place, so a crash, a Cancel or a full disk leaves either the
+old state or the new file, never a truncated one. A write that fails (full disk, read-only folder)
+raises an InputError that names the file and says what to do, and leaves nothing of it behind.
 """
 
+import errno
+import gzip
 import json
 import os
 import re
@@ -24,6 +28,50 @@ def _temporary_sibling(path: Path, suffix: str) -> Path:
     return Path(tmp)
 
 
+class IncompleteWriteError(OSError):
+    """The writer reported success but the file on disk is short or unreadable (ITK on a full disk)."""
+
+
+def write_error(path, exc: OSError) -> InputError:
+    """One sentence for a failed write: which file, why, and what to do."""
+    name = Path(path).name
+    if isinstance(exc, IncompleteWriteError) or exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        what = "it came out incomplete (is the disk full?)" if isinstance(exc, IncompleteWriteError) \
+            else "the disk is full"
+        return InputError(f"could not write '{name}': {what}, and nothing of it was kept; free some space, or write "
+                          "to another disk, and run again")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return InputError(f"could not write '{name}': the folder {Path(path).parent} is not writable; choose another "
+                          "output folder")
+    return InputError(f"could not write '{name}' ({exc.strerror or exc}), and nothing of it was kept: check the output folder")
+
+
+def _verify_not_empty(tmp: Path):
+    if tmp.stat().st_size == 0:
+        raise IncompleteWriteError(errno.EIO, "the file came out empty")
+
+
+def _write_through_temporary(path: Path, overwrite: bool, suffix: str, write, verify) -> Path:
+    """write(tmp) then verify(tmp), then rename tmp to path; on any failure no trace of tmp is left."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _check_overwrite(path, overwrite)
+        tmp = _temporary_sibling(path, suffix)
+        write(tmp)
+        verify(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise write_error(path, exc) from exc
+    finally:
+        if tmp is not None and tmp.exists():
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+    return path
+
+
 def _check_overwrite(path: Path, overwrite: bool):
     if path.exists() and not overwrite:
         raise InputError(f"{path} already exists: choose another name or remove it first (nothing was written)")
@@ -37,35 +85,72 @@ def _image_suffix(path: Path) -> str:
     raise InputError(f"cannot tell the image format of '{path.name}': use .nii.gz, .nii, .nrrd or .mha")
 
 
+def _gunzipped_size(path: Path) -> int:
+    """Bytes of a gzip file once decompressed; IncompleteWriteError when the stream is cut short."""
+    total = 0
+    try:
+        with gzip.open(path, "rb") as stream:
+            while True:
+                chunk = stream.read(1 << 22)
+                if not chunk:
+                    return total
+                total += len(chunk)
+    except (EOFError, gzip.BadGzipFile) as exc:
+        raise IncompleteWriteError(errno.EIO, "the compressed data ends early") from exc
+
+
+def _verify_image(tmp: Path, image):
+    """The image file at tmp holds all of image's voxels (ITK only prints a warning when a write falls short)."""
+    import SimpleITK as sitk
+
+    _verify_not_empty(tmp)
+    # A NIfTI file is a header of at least 348 bytes followed by every voxel.
+    data_bytes = 348 + image.GetNumberOfPixels() * image.GetNumberOfComponentsPerPixel() * image.GetSizeOfPixelComponent()
+    name = tmp.name.lower()
+    nifti = name.endswith((".nii", ".nii.gz"))
+    if name.endswith(".nii.gz") and _gunzipped_size(tmp) < data_bytes:
+        raise IncompleteWriteError(errno.EIO, "the compressed NIfTI holds less data than the image")
+    if name.endswith(".nii") and tmp.stat().st_size < data_bytes:
+        raise IncompleteWriteError(errno.EIO, "the NIfTI file is shorter than the image")
+    try:
+        if nifti:  # the data were counted above: the header is enough
+            reader = sitk.ImageFileReader()
+            reader.SetFileName(str(tmp))
+            reader.ReadImageInformation()
+            written_size = reader.GetSize()
+        else:  # the NRRD and MetaImage readers refuse a file whose data fall short
+            written_size = sitk.ReadImage(str(tmp)).GetSize()
+    except RuntimeError as exc:
+        raise IncompleteWriteError(errno.EIO, "the file cannot be read back") from exc
+    if tuple(written_size) != tuple(image.GetSize()):
+        raise IncompleteWriteError(errno.EIO, "the file read back has another size")
+
+
 def atomic_write_image(image, path, overwrite=False, compress=True) -> Path:
-    """Write a SimpleITK image atomically; refuses to replace an existing file unless overwrite."""
+    """Write a SimpleITK image atomically and read it back; refuses to replace an existing file unless overwrite."""
     import SimpleITK as sitk
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _check_overwrite(path, overwrite)
-    tmp = _temporary_sibling(path, _image_suffix(path))
-    try:
-        sitk.WriteImage(image, str(tmp), compress)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    suffix = _image_suffix(path)
+
+    def write(tmp):
+        try:
+            sitk.WriteImage(image, str(tmp), compress)
+        except RuntimeError as exc:  # ITK's errors are not OSErrors, whatever their cause
+            raise IncompleteWriteError(errno.EIO, "ITK could not write it") from exc
+
+    return _write_through_temporary(path, overwrite, suffix, write, lambda tmp: _verify_image(tmp, image))
 
 
 def atomic_write_text(path, text: str, overwrite=False) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _check_overwrite(path, overwrite)
-    tmp = _temporary_sibling(path, ".tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    data = text.encode("utf-8")
+
+    def verify(tmp):
+        if tmp.stat().st_size != len(data):
+            raise IncompleteWriteError(errno.EIO, "the text file came out short")
+
+    return _write_through_temporary(path, overwrite, ".tmp", lambda tmp: tmp.write_bytes(data), verify)
 
 
 def atomic_write_json(path, data, overwrite=False) -> Path:
@@ -74,17 +159,7 @@ def atomic_write_json(path, data, overwrite=False) -> Path:
 
 def atomic_write_bytes_with(path, writer, overwrite=False, suffix=".tmp") -> Path:
     """Call writer(tmp_path) and move its result into place: for torch.save, matplotlib, etc."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _check_overwrite(path, overwrite)
-    tmp = _temporary_sibling(path, suffix)
-    try:
-        writer(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return _write_through_temporary(Path(path), overwrite, suffix, writer, _verify_not_empty)
 
 
 def new_version_path(parent, name: str) -> Path:

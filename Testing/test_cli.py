@@ -17,8 +17,11 @@ def run_cli(*args):
 def test_help_lists_every_command():
     out = run_cli("--help")
     assert out.returncode == 0
-    for command in ("segment", "evaluate", "info"):
+    for command in ("segment", "evaluate", "info", "dataset"):
         assert command in out.stdout
+    for action in ("create", "add", "check", "split"):
+        out = run_cli("dataset", action, "--help")
+        assert out.returncode == 0 and f"radiowmhseg dataset {action}" in out.stdout, out.stderr
 
 
 def test_missing_input_is_one_line_on_stderr_and_non_zero(tmp_path):

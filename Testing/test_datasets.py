@@ -8,7 +8,7 @@ import pytest
 import SimpleITK as sitk
 
 from RadioWMHSegLib.cli import main
-from RadioWMHSegLib.datasets import add_case, create_dataset, import_brats, import_msd, load_dataset
+from RadioWMHSegLib.datasets import add_case, create_dataset, import_brats, import_msd, load_dataset, voxel_sha256
 from RadioWMHSegLib.errors import DatasetError, InputError
 
 
@@ -41,7 +41,8 @@ def test_create_add_load_roundtrip_with_prediction_and_metadata(tmp_path):
     assert (dataset.name, dataset.space, dataset.skull_stripped) == ("demo", "native", True)
     assert dataset.labels == {"background": 0, "WMH": 1, "other_pathology": 2}
     [loaded] = dataset.cases
-    assert loaded.metadata == {"site": "A"}
+    assert loaded.metadata == {"site": "A", "base_case": "patient_1", "version": 1,
+                               "image_voxels_sha256": voxel_sha256(image)}
     assert loaded.label_path.is_file()
     label = sitk.ReadImage(str(loaded.label_path))
     assert label.GetPixelID() == sitk.sitkUInt8
@@ -58,6 +59,9 @@ def test_add_case_never_overwrites_but_versions(tmp_path):
     b = add_case(path, "case", second, _label_like(second))
     c = add_case(path, "case", second, _label_like(second))
     assert [a.name, b.name, c.name] == ["case", "case_v2", "case_v3"]
+    # Every version records the case it is a version of, so folds keep them together.
+    assert [(x.metadata["base_case"], x.metadata["version"]) for x in (a, b, c)] == [("case", 1), ("case", 2), ("case", 3)]
+    assert b.metadata["image_voxels_sha256"] == c.metadata["image_voxels_sha256"] != a.metadata["image_voxels_sha256"]
     kept = sitk.GetArrayFromImage(sitk.ReadImage(str(a.image_path)))
     assert np.array_equal(kept, sitk.GetArrayFromImage(first))
     dataset = load_dataset(path)

@@ -17,7 +17,8 @@ slicer = pytest.importorskip("slicer", reason="slicer-core is not installed (pip
 slicerio = pytest.importorskip("slicerio")
 
 from conftest import oblique_left_handed_volume  # noqa: E402
-from RadioWMHSegLib import background_job, slicer_logic  # noqa: E402
+from RadioWMHSegLib import background_job, slicer_geometry, slicer_logic, slicer_segments  # noqa: E402
+from RadioWMHSegLib.segment_options import SegmentOptions  # noqa: E402
 from RadioWMHSegLib.slicer_logic import RadioWMHSegLogic  # noqa: E402
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -177,7 +178,7 @@ def edit_segment(segmentation, volume, add_box, remove_box):
         modifier = sitk.GetImageFromArray(array)
         modifier.CopyInformation(reference)
         extent = [box[2].start, box[2].stop - 1, box[1].start, box[1].stop - 1, box[0].start, box[0].stop - 1]
-        assert logic_class.SetBinaryLabelmapToSegment(slicer_logic._oriented_image_from_sitk(modifier), segmentation,
+        assert logic_class.SetBinaryLabelmapToSegment(slicer_segments._oriented_image_from_sitk(modifier), segmentation,
                                                       segment_id, mode, extent)
 
 
@@ -267,6 +268,67 @@ def test_an_exported_case_opens_again_for_more_editing(scene, flair_file, tmp_pa
     assert logic.modelInfo(loaded_segmentation)["name"] == "test-model"
 
 
+def test_every_export_of_a_flair_shares_its_case_id_and_counts_its_version(scene, flair_file, tmp_path):
+    """dataset.json groups versions of one case ("case_id", "version"), so a split never puts a copy in val."""
+    volume = slicer_logic.read_volume_file(flair_file, scene)
+    logic = RadioWMHSegLogic()
+    segmentation = logic.loadResult(volume, bright_mask(volume))
+    dataset = tmp_path / "ds"
+    first = logic.exportCase(volume, segmentation, dataset, caseName="first name")
+    volume.SetName("renamed")  # a new name is not a new case
+    second = logic.exportCase(volume, segmentation, dataset)
+    # The case opened again (Slicer turns the left-handed file right-handed on reading) is still the same case...
+    loaded_volume, loaded_segmentation = logic.loadDatasetCase(first.image_path, scene=slicer.vtkMRMLScene())
+    third = logic.exportCase(loaded_volume, loaded_segmentation, dataset)
+    # ...and so is the same FLAIR read straight from its file, even without the attribute loading sets.
+    again = slicer_logic.read_volume_file(first.image_path, scene)
+    fourth = logic.exportCase(again, segmentation, dataset)
+    other = slicer_logic.read_volume_file(flair_file, scene)
+    image = slicer_logic.volume_to_sitk(other)
+    image[0, 0, 0] = image[0, 0, 0] + 1.0  # one voxel differs: another FLAIR
+    other_case = logic.exportCase(slicer_logic.sitk_to_volume_node(image, scene, "other"), segmentation, dataset)
+
+    entries = {e["case"]: e for e in json.loads((dataset / "dataset.json").read_text())["training"]}
+    same = [entries[c.name] for c in (first, second, third, fourth)]
+    assert len({e["case_id"] for e in same}) == 1 and same[0]["case_id"].startswith("flair-")
+    assert [e["version"] for e in same] == [1, 2, 3, 4]
+    assert entries[other_case.name]["case_id"] != same[0]["case_id"] and entries[other_case.name]["version"] == 1
+
+
+def test_the_case_id_is_the_same_for_a_left_handed_file_and_slicers_right_handed_reading(scene, flair_file):
+    from_file = sitk.ReadImage(str(flair_file), sitk.sitkFloat32)
+    assert np.linalg.det(np.array(from_file.GetDirection()).reshape(3, 3)) < 0
+    node = slicer_logic.read_volume_file(flair_file, scene)
+    assert slicer_logic.flair_case_id(from_file) == slicer_logic.flair_case_id(slicer_logic.volume_to_sitk(node))
+
+
+def test_a_job_result_keeps_the_options_the_skull_stripping_used_and_the_quality_warnings(scene, flair_file, tmp_path):
+    volume = slicer_logic.read_volume_file(flair_file, scene)
+    mask = bright_mask(volume)
+    sitk.WriteImage(mask, str(tmp_path / "wmh.nrrd"))
+    stats = RadioWMHSegLogic().loadResult(volume, mask).GetAttribute("RadioWMHSeg.Statistics")
+    warning = "the registration scaled the template by 1.45: check that the brain mask covers the brain"
+    document = {**json.loads(stats), "processing": {
+        "device": "cpu (2 threads)", "model": {"name": "tiny"},
+        "stages": [{"stage": "skull_strip", "parameters": {"method": "hd-bet"}},
+                   {"stage": "map_back_and_threshold", "parameters": {"threshold": 0.4, "min_lesion_mm3": 5.0}}],
+        "quality": {"brain_volume_ml": 1180.0, "registration_scale": 1.45, "warnings": [warning]}}}
+    (tmp_path / "wmh_stats.json").write_text(json.dumps(document))
+    options = SegmentOptions(threshold=0.4, min_lesion_mm3=5.0, skull_strip_method="hd-bet", tta=True)
+    logic = RadioWMHSegLogic()
+    segmentation = logic.loadJobResult(volume, {"mask": tmp_path / "wmh.nrrd", "stats": tmp_path / "wmh_stats.json"},
+                                       options)
+    parameters = json.loads(segmentation.GetAttribute("RadioWMHSeg.Parameters"))
+    assert parameters["skull_strip"] == {"method": "hd-bet"} and parameters["tta"] is True
+    assert (parameters["threshold"], parameters["device"]) == (0.4, "cpu (2 threads)")
+    assert logic.qualityWarnings(segmentation) == [warning]
+    summary = logic.resultSummary(segmentation).splitlines()
+    assert summary == [f"{logic.statistics(segmentation)['total_volume_ml']:.2f} mL in 2 lesions", f"Warning: {warning}"]
+    # Without warnings the summary is the volume and the count alone.
+    quiet = logic.loadResult(volume, mask, stats=json.loads(stats), quality={"warnings": []})
+    assert logic.resultSummary(quiet) == summary[0] and logic.qualityWarnings(quiet) == []
+
+
 def test_exporting_needs_a_dataset_folder(scene, flair_file):
     from RadioWMHSegLib.errors import InputError
 
@@ -289,7 +351,7 @@ def test_seg_nrrd_files_written_by_slicer_are_read_as_slicer_means_them(scene, n
     names = [segmentation.GetNthSegment(i).GetName() for i in range(segmentation.GetNumberOfSegments())]
     assert names == slicerio.segment_names(expected)
     reference = slicer_logic.volume_to_sitk(reference_volume)
-    assert np.allclose(slicer_logic._ijk_to_ras_from_image(reference)[:3, :3],
+    assert np.allclose(slicer_geometry._ijk_to_ras_from_image(reference)[:3, :3],
                        np.diag([-1, -1, 1]) @ np.asarray(expected["ijkToLPS"])[:3, :3])
     for segment in expected["segments"]:
         mask = slicer_logic.segment_to_sitk(node, reference_volume, segment["id"])
@@ -336,9 +398,9 @@ def test_job_arguments_are_those_the_command_line_accepts(tmp_path):
     from RadioWMHSegLib.cli import build_parser
 
     parser = build_parser()
-    arguments, outputs = background_job.segment_job(tmp_path / "in.nrrd", tmp_path, skull_stripped=True, device="cpu",
-                                                    threshold=0.4, min_lesion_mm3=5, model=tmp_path / "m",
-                                                    probability=True)
+    options = SegmentOptions(skull_stripped=True, device="cpu", threshold=0.4, min_lesion_mm3=5, model=tmp_path / "m",
+                             probability=True)
+    arguments, outputs = background_job.segment_job(tmp_path / "in.nrrd", tmp_path, options)
     parsed = parser.parse_args(arguments)
     assert (parsed.output, parsed.stats, parsed.prob) == tuple(str(outputs[k]) for k in ("mask", "stats", "probability"))
     assert (parsed.threshold, parsed.min_lesion_mm3, parsed.skull_stripped, parsed.device) == (0.4, 5.0, True, "cpu")
@@ -363,7 +425,8 @@ def test_a_job_stops_when_cancel_is_asked_and_leaves_no_output(tmp_path):
     model = model_io.save_model(net, model_io.new_card(net, "tiny"), tmp_path / "models", "tiny")
     flair = oblique_left_handed_volume(shape=(40, 44, 36))
     sitk.WriteImage(flair, str(tmp_path / "in.nrrd"))
-    arguments, outputs = background_job.segment_job(tmp_path / "in.nrrd", tmp_path / "out", device="cpu", model=model)
+    arguments, outputs = background_job.segment_job(tmp_path / "in.nrrd", tmp_path / "out",
+                                                    SegmentOptions(device="cpu", model=model))
     cancel_file = tmp_path / "CANCEL"
     job = run_job(arguments, cancel_file)
     lines = []
@@ -383,26 +446,11 @@ def test_a_job_cancelled_before_it_starts_does_nothing(tmp_path):
     assert job.wait(timeout=60) == background_job.CANCELLED_EXIT_CODE
 
 
-# ---------------------------------------------------------------- dependencies inside Slicer
-
-def test_every_library_dependency_is_installed_on_first_use_in_slicer():
-    """Each pyproject dependency that 3D Slicer does not ship is in the list the module installs."""
-    import re
-
-    pyproject = (REPOSITORY / "pyproject.toml").read_text()
-    block = re.search(r"^dependencies = \[(.*?)^\]", pyproject, re.S | re.M).group(1)
-    wanted = {re.match(r"[A-Za-z0-9_.-]+", dep).group(0).lower() for dep in re.findall(r'"([^"]+)"', block)}
-    shipped_with_slicer = {"simpleitk", "numpy"}
-    installed = {spec.split(">")[0].lower() for spec in slicer_logic.REQUIREMENTS.values()}
-    assert wanted - shipped_with_slicer <= installed
-    assert slicer_logic.missing_python_packages() == {}  # this environment has them all
-
-
 def test_the_panel_defaults_are_those_of_the_library():
-    from RadioWMHSegLib import segment
+    from RadioWMHSegLib import segment, segment_options
 
-    assert slicer_logic.DEFAULT_THRESHOLD == segment.DEFAULT_THRESHOLD
-    assert slicer_logic.DEFAULT_MIN_LESION_MM3 == segment.DEFAULT_MIN_LESION_MM3
+    assert segment_options.DEFAULT_THRESHOLD == segment.DEFAULT_THRESHOLD
+    assert segment_options.DEFAULT_MIN_LESION_MM3 == segment.DEFAULT_MIN_LESION_MM3
 
 
 def test_result_files_are_written_headless_and_never_replaced(scene, flair_file, tmp_path):

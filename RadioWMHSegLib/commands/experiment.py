@@ -1,5 +1,6 @@
 """`radiowmhseg experiment`: the published comparison of transfer strategies and training-set sizes."""
 
+from ..precision import PRECISIONS
 from .pretrain import patch_size_of
 
 
@@ -19,6 +20,8 @@ def add_parser(subparsers, name):
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="experiment folder")
     p.add_argument("--n-train", type=int, nargs="+", default=[5, 9], help="training-set sizes (default 5 9)")
     p.add_argument("--n-test", type=int, default=11, help="held-out test cases, the last of the target (default 11)")
+    p.add_argument("--fold", type=int, metavar="N", help="use fold N of the target's splits.json ('radiowmhseg dataset "
+                   "split'): training cases from its train list, its val cases as the test cases (--n-test ignored)")
     p.add_argument("--strategies", nargs="+", default=["all", "decoder", "last", "scratch", "mixed"],
                    choices=["all", "decoder", "last", "scratch", "mixed"])
     p.add_argument("--pretrained", metavar="MODEL_DIR", help="use this source model instead of pre-training")
@@ -35,7 +38,7 @@ def add_parser(subparsers, name):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--label2", default="background", choices=["foreground", "background", "ignore"])
     p.add_argument("--dropout", type=float, default=None)
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    p.add_argument("--precision", default="auto", choices=PRECISIONS)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--grid", default="crop", choices=["crop", "as_is"])
     p.add_argument("--no-progress", action="store_true")
@@ -52,6 +55,8 @@ def run(args) -> int:
     pretrain_options = dict(common, epochs=args.pretrain_epochs, steps_per_epoch=args.pretrain_steps_per_epoch,
                             lr=args.pretrain_lr, channels=args.channels, convs=args.convs)
     finetune_options = dict(common, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch)
+    if args.fold is not None:
+        finetune_options["fold"] = args.fold
     table = run_experiment(args.source_datasets, args.target, args.output, n_train=args.n_train, n_test=args.n_test,
                            strategies=args.strategies, pretrained=args.pretrained, pretrain_options=pretrain_options,
                            finetune_options=finetune_options, device=args.device, lr=args.lr)

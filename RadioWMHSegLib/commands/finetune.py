@@ -22,6 +22,9 @@ def add_parser(subparsers, name):
                    help="source dataset(s) trained on together with the target (strategy mixed)")
     p.add_argument("--models-dir", help="where the fine-tuned model folder is written (default: the user's model folder)")
     p.add_argument("--name", help="model name (default: <source name>-<strategy>)")
+    p.add_argument("--fold", type=int, metavar="N",
+                   help="train on fold N's train cases of DATASET/splits.json ('radiowmhseg dataset split') and "
+                        "validate on all its val cases (--val-cases 0: no validation)")
     add_training_options(p, lr_default_text="1e-4 for all/decoder, 1e-3 for last/scratch/mixed",
                          defaults={"epochs": 20, "steps_per_epoch": 100, "val_cases": 1})
     p.set_defaults(run=run)
@@ -31,13 +34,17 @@ def add_parser(subparsers, name):
 def run(args) -> int:
     from ..training.transfer import finetune
 
+    options = training_options(args)
+    if args.fold is not None:
+        options["fold"] = args.fold
     result = finetune(args.dataset, args.output, source_model=args.source_model, strategy=args.strategy,
                       source_datasets=args.source_datasets, models_dir=args.models_dir, model_name=args.name,
-                      **training_options(args))
+                      **options)
     if result.rank != 0:
         return 0  # under torchrun, rank 0 reports
     if result.model_dir is None:
         print(f"stopped after epoch {result.epochs_done}; continue with: --resume -o {result.run_dir}")
     else:
-        print(f"fine-tuned model: {result.model_dir} (best validation Dice {result.best_val_dice:.4f})")
+        on = "" if args.fold is None else f" on fold {args.fold}'s val cases"
+        print(f"fine-tuned model: {result.model_dir} (best validation Dice{on} {result.best_val_dice:.4f})")
     return 0

@@ -1,6 +1,11 @@
 """`radiowmhseg info`: the model card and the device that would be used."""
 
 import json
+import re
+from pathlib import PurePath
+
+# An absolute path inside a longer text (/a/b/c, C:\\a\\b): shown as its last part.
+_EMBEDDED_PATH = re.compile(r"(?<![\w.])(?:/|[A-Za-z]:[\\/])(?:[\w.+-]+[\\/])+([\w.+-]+)")
 
 
 def add_parser(subparsers, name):
@@ -12,6 +17,20 @@ def add_parser(subparsers, name):
     return p
 
 
+def _without_machine_paths(value, key=""):
+    """The card as shown: paths of the machine the model was trained on cut to their base names."""
+    if isinstance(value, dict):
+        return {k: _without_machine_paths(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_machine_paths(v, key) for v in value]
+    if isinstance(value, str) and (key == "path" or key.endswith(("_path", "_dir")) or value.startswith(("/", "~"))
+                                   or (len(value) > 2 and value[1] == ":" and value[2] in "\\/")):
+        return PurePath(value.replace("\\", "/")).name or value
+    if isinstance(value, str):
+        return _EMBEDDED_PATH.sub(r"\1", value)
+    return value
+
+
 def run(args) -> int:
     from .. import __version__
     from ..device import describe_device, resolve_device
@@ -19,7 +38,7 @@ def run(args) -> int:
 
     device = resolve_device(args.device)
     model_dir = args.model or bundled_model_dir()
-    card = read_card(model_dir)
+    card = _without_machine_paths(read_card(model_dir))  # the card file itself keeps them
     if args.json:
         print(json.dumps({"version": __version__, "device": describe_device(device), "model_path": str(model_dir),
                           "card": card}, indent=2))

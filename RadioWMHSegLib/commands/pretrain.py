@@ -1,5 +1,7 @@
 """`radiowmhseg pretrain`: train the attention V-Net from random weights on one or more datasets."""
 
+from ..precision import PRECISIONS
+
 # Options shared by pretrain, finetune and experiment; defaults live in training.trainer.TrainConfig.
 TRAINING_DEFAULTS = {"epochs": 50, "steps_per_epoch": 250, "batch_size": 2, "patch_size": 64, "val_cases": 2,
                      "seed": 0}
@@ -20,8 +22,8 @@ def add_training_options(p, lr_default_text="1e-3", include_val=True, defaults=N
                        help=f"cases held out of the first dataset for validation Dice each epoch (default {d['val_cases']}; 0: none)")
     p.add_argument("--seed", type=int, default=d["seed"], help="random seed (default 0)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
-                   help="auto: bf16 autocast where supported (2x faster on CPU), else fp32")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="auto: bf16 autocast where this machine computes it faster (timed once), else fp32")
     p.add_argument("--label2", default="background", choices=["foreground", "background", "ignore"],
                    help="label 2 (other pathology) as lesion, as background, or left out of the loss (default background)")
     p.add_argument("--dropout", type=float, default=None, help="dropout in the deep stages (default: the network's)")

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
+from ..precision import PRECISIONS
 
 
 def add_parser(subparsers, name):
@@ -12,12 +13,15 @@ def add_parser(subparsers, name):
         help="segment WMH in a FLAIR, a folder of FLAIRs or a list of them",
         description="Segment white-matter hyperintensities. One INPUT file (or DICOM folder) writes the "
         "outputs named; several inputs or a folder of cases is a cohort: -o is then a folder, one bad case "
-        "is reported without stopping the others, and cases already done are skipped on a rerun.",
+        "is reported without stopping the others, and cases already done with the same model and settings are "
+        "skipped on a rerun (--overwrite redoes them). Flags without a value (--prob, --brain-mask) go after INPUT.",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="FLAIR file (.nii.gz .nii .nrrd .mha), DICOM folder, or folder of cases")
     p.add_argument("-o", "--output", required=True, help="output mask file (one case) or output folder (cohort)")
-    p.add_argument("--prob", help="also write the probability map (one case: a file; cohort: any value turns it on)")
-    p.add_argument("--brain-mask", help="also write the brain mask (one case: a file; cohort: any value turns it on)")
+    p.add_argument("--prob", nargs="?", const=True, metavar="FILE",
+                   help="also write the probability map (one case: FILE, or next to -o without one; cohort: a flag)")
+    p.add_argument("--brain-mask", nargs="?", const=True, metavar="FILE",
+                   help="also write the brain mask (one case: FILE, or next to -o without one; cohort: a flag)")
     p.add_argument("--stats", help="lesion statistics file: .json (everything) or .csv (one row per lesion)")
     p.add_argument("--png", help="PNG of a few slices with the mask overlaid (one case)")
     p.add_argument("--reference", help="a true mask on the input grid: print Dice and the other metrics (one case)")
@@ -29,9 +33,11 @@ def add_parser(subparsers, name):
     p.add_argument("--threshold", type=float, default=None, help="probability threshold (default 0.5)")
     p.add_argument("--min-lesion-mm3", type=float, default=None, help="smallest lesion kept, in mm3 (default 3)")
     p.add_argument("--tta", action="store_true", help="test-time flipping (4 passes: slower, smoother)")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="bf16 is faster on recent CPUs")
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                   help="network arithmetic (default fp32; auto: bf16 only where this machine computes it faster)")
     p.add_argument("--channel", type=int, help="channel to use from a 4D or multi-component image")
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files (one case)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing output files (cohort: redo the cases already done)")
     p.set_defaults(run=run)
     return p
 
@@ -55,9 +61,20 @@ def _is_cohort(args):
 
 
 def _looks_like_dicom(folder):
-    import SimpleITK as sitk
+    from ..image_io import dicom_series_ids
 
-    return bool(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)))
+    return bool(dicom_series_ids(folder))
+
+
+def _next_to(output, suffix):
+    """wmh.nii.gz -> wmh_prob.nii.gz: the name of a --prob or --brain-mask given without a file."""
+    from ..segment import IMAGE_ENDINGS
+
+    output = Path(output)
+    for ending in IMAGE_ENDINGS:
+        if output.name.lower().endswith(ending):
+            return output.with_name(output.name[: -len(ending)] + suffix + output.name[-len(ending):])
+    return output.with_name(output.name + suffix + ".nii.gz")
 
 
 def _print_metrics(metrics):
@@ -73,11 +90,15 @@ def run(args) -> int:
         def progress(fraction, message=""):
             print(f"[{fraction * 100:5.1f}%] {message}", file=sys.stderr, flush=True)
 
-        result = segment(args.inputs[0], args.output, prob=args.prob, brain_mask=args.brain_mask, stats=args.stats,
+        prob = _next_to(args.output, "_prob") if args.prob is True else args.prob
+        brain_mask = _next_to(args.output, "_brainmask") if args.brain_mask is True else args.brain_mask
+        result = segment(args.inputs[0], args.output, prob=prob, brain_mask=brain_mask, stats=args.stats,
                          png=args.png, reference=args.reference, overwrite=args.overwrite, model=args.model,
                          device=args.device, progress=progress, **options)
+        warnings = result.record.get("quality", {}).get("warnings", [])
+        doubt = f"; {len(warnings)} warning(s) above: check the result" if warnings else ""
         print(f"{args.output}: WMH {result.stats.total_volume_ml:.2f} mL in {result.stats.count} lesions "
-              f"({result.record['seconds']:.1f} s on {result.record['device']})")
+              f"({result.record['seconds']:.1f} s on {result.record['device']}{doubt})")
         if "metrics_vs_reference" in result.record:
             _print_metrics(result.record["metrics_vs_reference"])
         return 0
@@ -85,11 +106,15 @@ def run(args) -> int:
         raise InputError("--png and --reference are for one case; run them on a single INPUT")
     options.pop("channel")
     rows = segment_cohort(args.inputs, args.output, write_prob=bool(args.prob), write_brain_mask=bool(args.brain_mask),
-                          model=args.model, device=args.device, channel=args.channel, **options)
+                          model=args.model, device=args.device, overwrite=args.overwrite, channel=args.channel,
+                          **options)
     failed = [r for r in rows if r["status"] == "failed"]
+    refused = [r for r in rows if r["status"] == "refused"]
     done = sum(r["status"] == "done" for r in rows)
     skipped = sum(r["status"] == "skipped" for r in rows)
-    for row in failed:
+    doubtful = sum(bool(r.get("warnings")) for r in rows if r["status"] in ("done", "skipped"))
+    for row in refused + failed:
         print(f"radiowmhseg: {row['case']}: {row['message']}", file=sys.stderr)
-    print(f"{done} segmented, {skipped} already done, {len(failed)} failed; summary in {Path(args.output) / 'cohort_summary.csv'}")
-    return 1 if failed else 0
+    print(f"{done} segmented, {skipped} already done, {len(refused)} not redone (other settings), {len(failed)} failed, "
+          f"{doubtful} with warnings; summary in {Path(args.output) / 'cohort_summary.csv'}")
+    return 1 if failed or refused else 0

@@ -2,12 +2,14 @@
 
 Stages, each recorded with its parameters and time:
 1. reorient/resample the input to an axis-aligned 1 mm working image W (same physical space);
-2. affine registration of W to the MNI152 template (skipped for images already in MNI space);
-3. brain mask on W: the template mask carried back (CPU default), HD-BET, or the foreground of an
-   image already skull-stripped;
+2. brain mask on W: HD-BET at 2 mm (default), or the foreground of an image already skull-stripped;
+3. affine registration of the brain alone to the MNI152 template brain (skull, eyes and neck cannot
+   pull it; skipped for images already in MNI space); the 'template' method registers the whole
+   head instead and carries the template's brain mask back;
 4. N4 bias-field correction fitted inside the brain (on a box around it, shrunk 4x);
 5. for the template method, the mask is fitted to the brain's edge on the corrected image;
-6. one resample of the corrected W (and the mask) into the MNI crop grid, then normalisation.
+6. one resample of the corrected W (and the mask) into the MNI crop grid, then normalisation;
+7. plausibility checks (quality.py): brain volume, registration scale, brain cut by the field of view.
 
 Everything in MNI space goes back to the input grid through one resample with the inverse affine
 (`to_native`), because W shares the input's physical space.
@@ -22,27 +24,14 @@ import SimpleITK as sitk
 
 from .. import templates
 from ..errors import InputError
-from . import skull_strip
+from . import quality, skull_strip
 from .bias_field import correct_bias_field
+from .brain_extraction import hdbet_brain_mask
 from .intensity import normalise_intensity
 from .registration import register_to_mni
 from .reorient_resample import WORKING_SPACING_MM, reorient_resample
 
 log = logging.getLogger(__name__)
-# Adult brains differ in size by well under 25 % from the template's; a registration that scales
-# it by more has most likely matched the template brain to the whole head (skull and scalp).
-PLAUSIBLE_SCALE = (0.8, 1.25)
-
-
-def _warn_if_implausible_scale(entry):
-    scale = entry.get("parameters", {}).get("scale_mni_to_native")
-    if scale is None or PLAUSIBLE_SCALE[0] <= scale <= PLAUSIBLE_SCALE[1]:
-        return
-    message = (f"registration to MNI scaled the template by {scale:.2f}, outside {PLAUSIBLE_SCALE}: the brain mask "
-               "(and so the WMH mask) may include skull or scalp; check it, or skull-strip the image first "
-               "and pass --skull-stripped")
-    entry["warning"] = message
-    log.warning(message)
 
 # Margin kept around the brain when the working image is cut down to it before N4 and the mask fit.
 BRAIN_BOX_MARGIN_MM = 12
@@ -56,6 +45,7 @@ class PreprocessedCase:
     mni_to_native: sitk.Transform       # MNI physical point -> input physical point
     record: list = field(default_factory=list)  # [{"stage", "parameters", "seconds"}]
     native_reference: sitk.Image = None  # empty image with the input's exact geometry
+    quality: dict = field(default_factory=dict)  # brain volume, registration scale, warnings (quality.py)
 
     def to_native(self, crop_array: np.ndarray, interpolator=sitk.sitkLinear) -> sitk.Image:
         """A crop-grid array (e.g. a probability or a mask) resampled onto the input grid, in one step."""
@@ -98,6 +88,11 @@ def _resample_mask(mask: sitk.Image, reference: sitk.Image, transform=None) -> s
     fraction = sitk.Resample(sitk.Cast(mask, sitk.sitkFloat32), reference, transform, sitk.sitkLinear, 0.0,
                              sitk.sitkFloat32)
     return sitk.Cast(fraction > 0.5, sitk.sitkUInt8)
+
+
+def _require_brain(mask: sitk.Image):
+    if not np.any(sitk.GetArrayViewFromImage(mask)):
+        raise InputError("no brain was found in the image (the brain mask is empty): check that the image is a head FLAIR")
 
 
 def _crop_to_box(image: sitk.Image, mask: sitk.Image, margin_mm: float):
@@ -144,35 +139,39 @@ def preprocess(image: sitk.Image, *, skull_stripped: bool = False, skull_strip_m
                   "input_spacing": [round(s, 4) for s in image.GetSpacing()]}),
     )
 
+    # The brain mask comes first where it can: registering the brain alone to the template brain is
+    # what keeps a skull, a neck or a thick bright scalp from stretching the affine.
+    working_mask = None
+    if skull_stripped:
+        native_mask = recorder.run(
+            "skull_strip", 0.1, "brain mask of the skull-stripped input",
+            lambda: (skull_strip.mask_from_stripped(image), {"method": "already skull-stripped (input foreground)"}),
+        )
+        working_mask = _resample_mask(native_mask, working)
+    elif method == "hd-bet":
+        working_mask = recorder.run("skull_strip", 0.1, "brain extraction (HD-BET)",
+                                    hdbet_brain_mask, working, compute_device)
+    if working_mask is not None:
+        _require_brain(working_mask)
+
     if in_mni_space:
         mni_to_native = sitk.AffineTransform(3)
         recorder.entries.append({"stage": "registration", "parameters": {"skipped": "input already in MNI space"},
                                  "seconds": 0.0})
     else:
-        mni_to_native = recorder.run("registration", 0.1, "registering to MNI", register_to_mni, working)
-        _warn_if_implausible_scale(recorder.entries[-1])
+        moving = working if working_mask is None else sitk.Mask(working, working_mask)
+        mni_to_native = recorder.run("registration", 0.35, "registering to MNI", register_to_mni, moving)
 
-    # The brain mask before bias correction: N4 is then fitted on brain voxels only.
-    if skull_stripped:
-        native_mask = recorder.run(
-            "skull_strip", 0.35, "brain mask of the skull-stripped input",
-            lambda: (skull_strip.mask_from_stripped(image), {"method": "already skull-stripped (input foreground)"}),
-        )
-        working_mask = _resample_mask(native_mask, working)
-    elif method == "hd-bet":
-        working_mask = recorder.run("skull_strip", 0.35, "skull stripping (HD-BET)",
-                                    skull_strip.hdbet_brain_mask, working, compute_device)
-    else:
+    if working_mask is None:
         working_mask = recorder.run(
-            "skull_strip", 0.35, "carrying the template brain mask",
+            "skull_strip", 0.45, "carrying the template brain mask",
             lambda: (skull_strip.carry_template_mask(working, mni_to_native),
                      {"method": "template", "step": "template brain mask carried through the affine"}),
         )
-    if not np.any(sitk.GetArrayViewFromImage(working_mask)):
-        raise InputError("no brain was found in the image (the brain mask is empty): check that the image is a head FLAIR")
+    _require_brain(working_mask)
 
     working_box, mask_box = _crop_to_box(working, working_mask, BRAIN_BOX_MARGIN_MM)
-    corrected = recorder.run("bias_field", 0.45, "bias-field correction (N4)", correct_bias_field, working_box, mask_box)
+    corrected = recorder.run("bias_field", 0.5, "bias-field correction (N4)", correct_bias_field, working_box, mask_box)
 
     if method == "template":
         mask_box = recorder.run("skull_strip_refine", 0.75, "fitting the brain mask to the image",
@@ -189,6 +188,9 @@ def preprocess(image: sitk.Image, *, skull_stripped: bool = False, skull_strip_m
         brain_mask_native = native_mask
     else:
         brain_mask_native = _resample_mask(mask_box, native_reference)
+    case_quality = quality.assess(brain_mask_native, mni_to_native, skull_stripped=skull_stripped)
+    for warning in case_quality["warnings"]:
+        log.warning(warning)
     recorder.entries.append({"stage": "crop_normalise",
                              "parameters": {"grid": f"{templates.TEMPLATE_NAME} crop {list(templates.CROP_SIZE)}",
                                             "interpolator": "linear", "normalisation": "(x - median) / (IQR / 1.349) in the brain, "
@@ -203,4 +205,5 @@ def preprocess(image: sitk.Image, *, skull_stripped: bool = False, skull_strip_m
         mni_to_native=mni_to_native,
         record=recorder.entries,
         native_reference=native_reference,
+        quality=case_quality,
     )

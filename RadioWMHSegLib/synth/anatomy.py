@@ -30,9 +30,6 @@ class Anatomy:
     ventricles: np.ndarray           # bool, lateral ventricles
     ventricle_distance: np.ndarray   # float32 mm to the nearest ventricle voxel
     cortex_distance: np.ndarray      # float32 mm to the nearest grey-matter voxel (GM > 0.5)
-    outside_distance: np.ndarray     # float32 mm from the brain, 0 inside (for the skull shell)
-    hull_distance: np.ndarray        # float32 mm from the head's inner hull (brain with its concavities
-                                     # and what lies below it filled), 0 inside: where bone and scalp go
     horn_tips: dict                  # 'frontal_left' ... -> (z, y, x) index of each horn's tip
     periventricular_points: np.ndarray  # (n, 3) candidate lesion centres in index space
     juxtacortical_points: np.ndarray
@@ -86,17 +83,6 @@ def _horn_tips(ventricles: np.ndarray, grid: sitk.Image) -> dict:
     return tips
 
 
-def _hull_distance(brain: np.ndarray, outside_distance: np.ndarray, radius_mm=20.0) -> np.ndarray:
-    """Distance outside the head's inner hull: the brain closed by radius_mm, and everything below
-    it filled (array axis 0 runs from inferior to superior), so that skull base, face and neck are
-    solid tissue instead of a shell hugging the template's cut-off lower surface."""
-    dilated = outside_distance <= radius_mm
-    hull = ndi.distance_transform_edt(dilated) > radius_mm
-    hull |= brain > 0
-    hull = np.flip(np.logical_or.accumulate(np.flip(hull, axis=0), axis=0), axis=0)
-    return ndi.distance_transform_edt(~hull).astype(np.float32)
-
-
 @functools.lru_cache(maxsize=4)
 def _anatomy_for(key) -> Anatomy:
     grid = _grids[key]
@@ -110,8 +96,6 @@ def _anatomy_for(key) -> Anatomy:
     ventricles = _lateral_ventricles(csf, wm, depth)
     ventricle_distance = ndi.distance_transform_edt(~ventricles).astype(np.float32)
     cortex_distance = ndi.distance_transform_edt(gm <= 0.5).astype(np.float32)
-    outside_distance = ndi.distance_transform_edt(brain == 0).astype(np.float32)
-    hull_distance = _hull_distance(brain, outside_distance)
     white = wm > 0.5
     periventricular = white & (ventricle_distance >= 1) & (ventricle_distance <= 5)
     juxtacortical = white & (cortex_distance >= 1) & (cortex_distance <= 3) & (ventricle_distance > 8)
@@ -119,7 +103,7 @@ def _anatomy_for(key) -> Anatomy:
     return Anatomy(
         grid=grid, gm=gm, wm=wm, csf=csf, brain=brain, ventricles=ventricles,
         ventricle_distance=ventricle_distance, cortex_distance=cortex_distance,
-        outside_distance=outside_distance, hull_distance=hull_distance, horn_tips=_horn_tips(ventricles, grid),
+        horn_tips=_horn_tips(ventricles, grid),
         periventricular_points=np.argwhere(periventricular),
         juxtacortical_points=np.argwhere(juxtacortical),
         deep_wm_points=np.argwhere(deep),
@@ -138,7 +122,7 @@ def template_anatomy(grid: sitk.Image = None) -> Anatomy:
 
 
 def padded_crop_grid(margin_mm=(20, 20, 20), below_mm=30) -> sitk.Image:
-    """The crop grid grown by a margin (x, y, z in mm; extra below), room for a skull and scalp."""
+    """The crop grid grown by a margin (x, y, z in mm; extra below), room for the head (synth/head.py)."""
     crop = templates.crop_grid()
     start = [-int(m) for m in margin_mm]
     start[2] = -int(below_mm)

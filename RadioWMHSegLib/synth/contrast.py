@@ -12,6 +12,8 @@ from .anatomy import Anatomy
 from .lesions import LesionMaps
 from .random_fields import smooth_noise, upsample
 
+_RETIRED_DRAWS = 6
+
 
 def draw_contrast(rng) -> dict:
     """Relative tissue intensities (WM = 1) and the absolute WM level of one case.
@@ -21,7 +23,7 @@ def draw_contrast(rng) -> dict:
     """
     subtle_lesion = rng.random() < 0.15
     flat_grey = rng.random() < 0.1
-    return {
+    drawn = {
         "wm_level": float(rng.uniform(250.0, 450.0)),
         "csf": float(rng.uniform(0.05, 0.35)),
         "gm": float(rng.uniform(0.95, 1.05) if flat_grey else rng.uniform(1.08, 1.45)),
@@ -32,14 +34,11 @@ def draw_contrast(rng) -> dict:
         "cavity": float(rng.uniform(0.05, 0.5)),
         "texture": float(rng.uniform(0.02, 0.07)),
         "tissue_sharpening": float(rng.uniform(1.0, 2.0)),
-        # Shell outside the brain, used only with a skull: extra-cerebral CSF, bone, scalp.
-        "shell_csf_mm": float(rng.uniform(1.0, 3.0)),
-        "bone_mm": float(rng.uniform(3.0, 7.0)),
-        "scalp_mm": float(rng.uniform(3.0, 8.0)),
-        "bone": float(rng.uniform(0.02, 0.15)),
-        "scalp": float(rng.uniform(1.0, 2.2)),
-        "soft_tissue": float(rng.uniform(0.5, 0.9)),
     }
+    # Six draws that once set a skull shell (the head now has its own stream, head.py): still taken,
+    # so that every later draw of a seed, and hence its skull-stripped case, stays as it was.
+    rng.random(_RETIRED_DRAWS)
+    return drawn
 
 
 def rounded(values: dict) -> dict:
@@ -47,8 +46,8 @@ def rounded(values: dict) -> dict:
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in values.items()}
 
 
-def template_space_image(rng, anatomy: Anatomy, lesions: LesionMaps, contrast: dict, skull: bool) -> np.ndarray:
-    """The noise-free image in template space (relative units, WM = 1), partial volumes mixed."""
+def template_space_image(rng, anatomy: Anatomy, lesions: LesionMaps, contrast: dict) -> np.ndarray:
+    """The noise-free brain in template space (relative units, WM = 1, 0 outside), partial volumes mixed."""
     # Sharpen the (smooth, population-average) tissue maps a little so tissue edges look like one brain.
     power = contrast["tissue_sharpening"]
     gm, wm, csf = anatomy.gm ** power, anatomy.wm ** power, anatomy.csf ** power
@@ -62,25 +61,7 @@ def template_space_image(rng, anatomy: Anatomy, lesions: LesionMaps, contrast: d
         soft = getattr(lesions, key)
         if soft.any():
             image += soft * (level - image)
-    if skull:
-        image += _head_shell(rng, anatomy, contrast) * (anatomy.brain == 0)
     return image.astype(np.float32)
-
-
-def _head_shell(rng, anatomy: Anatomy, contrast: dict) -> np.ndarray:
-    """Extra-cerebral CSF, then soft tissue filling the hull, then bone and scalp outside the hull."""
-    wobble = 1.0 + 0.12 * smooth_noise(rng, anatomy.wm.shape, 25.0)
-    outside = anatomy.outside_distance
-    hull = anatomy.hull_distance * wobble
-    bone = contrast["bone_mm"]
-    scalp = bone + contrast["scalp_mm"]
-    shell = np.zeros_like(outside)
-    inside_hull = (outside > 0) & (anatomy.hull_distance == 0)
-    shell[inside_hull] = contrast["soft_tissue"]
-    shell[inside_hull & (outside <= contrast["shell_csf_mm"])] = contrast["csf"]
-    shell[(hull > 0) & (hull <= bone)] = contrast["bone"]
-    shell[(hull > bone) & (hull <= scalp)] = contrast["scalp"]
-    return shell
 
 
 def bias_field(rng, shape, strength=None) -> tuple:

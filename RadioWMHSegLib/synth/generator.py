@@ -1,9 +1,10 @@
 """Synthetic FLAIR cases with WMH labels on the network's crop grid, and cohorts of them on disk.
 
 One case: template anatomy -> lesions drawn in template space -> FLAIR contrast with partial
-volumes -> one random deformation (affine + elastic) applied once to image and labels ->
-acquisition effects (bias, blur, thick slices, noise) -> skull-stripped with exact zeros outside
-the deformed brain mask (or a skull and scalp). The same seed always gives the same arrays.
+volumes (and, skull on, the head around the brain: head.py) -> one random deformation (affine +
+elastic) applied once to image and labels -> acquisition effects (bias, blur, thick slices, noise)
+-> skull-stripped with exact zeros outside the deformed brain mask, or the whole head kept.
+The same seed always gives the same arrays.
 """
 
 import time
@@ -19,6 +20,7 @@ from ..templates import TEMPLATE_NAME
 from .anatomy import template_anatomy
 from .contrast import acquisition, draw_contrast, rounded, template_space_image
 from .deformation import nearest_indices, random_deformation, warp_linear, warp_nearest
+from .head import head_model
 from .lesions import PHENOTYPES, draw_lesions
 
 GENERATOR_VERSION = 1
@@ -52,7 +54,18 @@ def generate_case(seed, phenotype, *, skull=False, thick_slice_probability=0.3, 
                   severity=None, grid=None) -> tuple:
     """One synthetic FLAIR: (image float32, label uint8 {0,1,2}, metadata dict) on `grid` (default the
     crop grid). severity (0 mild .. 1 severe) applies to 'radiation'; lesion_bank (a folder of MNI
-    lesion masks) to 'ms'."""
+    lesion masks) to 'ms'. skull=True keeps a whole head around the brain (give a grid with room for
+    it, e.g. anatomy.padded_crop_grid())."""
+    image, label, _, metadata = generate_case_with_brain(
+        seed, phenotype, skull=skull, thick_slice_probability=thick_slice_probability,
+        lesion_bank=lesion_bank, severity=severity, grid=grid)
+    return image, label, metadata
+
+
+def generate_case_with_brain(seed, phenotype, *, skull=False, thick_slice_probability=0.3, lesion_bank=None,
+                             severity=None, grid=None) -> tuple:
+    """generate_case() plus the case's true brain mask (uint8 0/1, the deformed template brain): what a
+    brain extraction of the skull-on image should find."""
     started = time.perf_counter()
     _check_phenotype(phenotype)
     if severity is not None and not 0.0 <= float(severity) <= 1.0:
@@ -66,7 +79,13 @@ def generate_case(seed, phenotype, *, skull=False, thick_slice_probability=0.3, 
 
     lesions = draw_lesions(rng, anatomy, phenotype, severity=severity, lesion_bank=lesion_bank)
     contrast = draw_contrast(rng)
-    relative = template_space_image(rng, anatomy, lesions, contrast, skull)
+    relative = template_space_image(rng, anatomy, lesions, contrast)
+    head = None
+    if skull:
+        # The head draws from its own stream (head.HEAD_STREAM): everything else in this case is
+        # drawn exactly as for the skull-stripped case of the same seed.
+        head = head_model(seed, anatomy, contrast["csf"])
+        relative += head.image
     label_template = _label_in_template_space(lesions, anatomy.brain)
 
     deformation = random_deformation(rng, shape)
@@ -99,8 +118,11 @@ def generate_case(seed, phenotype, *, skull=False, thick_slice_probability=0.3, 
         "deformation": deformation.parameters,
         "seconds": round(time.perf_counter() - started, 2),
     }
+    if head is not None:
+        metadata["head"] = head.info
     grid_image = anatomy.grid
-    return _to_image(image.astype(np.float32), grid_image), _to_image(label.astype(np.uint8), grid_image), metadata
+    return (_to_image(image.astype(np.float32), grid_image), _to_image(label.astype(np.uint8), grid_image),
+            _to_image(brain.astype(np.uint8), grid_image), metadata)
 
 
 def case_seed(cohort_seed: int, index: int) -> int:

@@ -12,9 +12,13 @@ import SimpleITK as sitk
 
 from ..safe_write import atomic_write_image
 from .anatomy import padded_crop_grid
-from .generator import generate_case
+from .generator import generate_case_with_brain
 
-NATIVE_SIZE = (176, 224, 160)
+# x (left-right), y (anterior-posterior), z (axial slices): wide and tall enough for a whole adult
+# head from the vertex to below the cerebellum, as a clinical 3D FLAIR covers it.
+NATIVE_SIZE = (192, 224, 176)
+# The box is centred on the brain, shifted up (mm) so that the scalp over the vertex stays in it.
+CENTRE_SHIFT_UP_MM = 8.0
 
 
 def _rotation(x_deg, y_deg, z_deg) -> np.ndarray:
@@ -39,18 +43,27 @@ def native_grid(centre_lps, rng, size=NATIVE_SIZE) -> sitk.Image:
     return grid
 
 
-def make_native_sample(seed, out_image_path, out_label_path, *, severity=0.5, overwrite=False) -> dict:
-    """Write a skull-on synthetic FLAIR (int16) and its WMH label (uint8) on an oblique native grid.
+def _brain_centre(brain: sitk.Image) -> np.ndarray:
+    statistics = sitk.LabelShapeStatisticsImageFilter()
+    statistics.Execute(brain)
+    box = statistics.GetBoundingBox(1)
+    centre = [box[i] + (box[i + 3] - 1) / 2.0 for i in range(3)]
+    return np.asarray(brain.TransformContinuousIndexToPhysicalPoint(centre))
+
+
+def make_native_sample(seed, out_image_path, out_label_path, *, severity=0.5, out_brain_path=None,
+                       overwrite=False) -> dict:
+    """Write a skull-on synthetic FLAIR (int16) and its WMH label (uint8) on an oblique native grid,
+    and optionally the true brain mask (uint8) on the same grid, to judge a brain extraction.
 
     Returns the case's metadata (generator draws, native grid). Files are written atomically and
     never replace existing ones unless overwrite.
     """
     generation_grid = padded_crop_grid()
-    image, label, metadata = generate_case(seed, "radiation", skull=True, thick_slice_probability=0.0,
-                                           severity=severity, grid=generation_grid)
+    image, label, brain, metadata = generate_case_with_brain(
+        seed, "radiation", skull=True, thick_slice_probability=0.0, severity=severity, grid=generation_grid)
     rng = np.random.default_rng([int(seed), 2])
-    size = np.asarray(generation_grid.GetSize(), float)
-    centre = generation_grid.TransformContinuousIndexToPhysicalPoint(((size - 1.0) / 2.0).tolist())
+    centre = _brain_centre(brain) + np.array([0.0, 0.0, CENTRE_SHIFT_UP_MM])  # LPS: +z is superior
     grid = native_grid(centre, rng)
     native_image = sitk.Resample(image, grid, sitk.Transform(), sitk.sitkLinear, -1.0, sitk.sitkFloat32)
     native_label = sitk.Resample(label, grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
@@ -67,6 +80,9 @@ def make_native_sample(seed, out_image_path, out_label_path, *, severity=0.5, ov
 
     atomic_write_image(scanner_like, Path(out_image_path), overwrite=overwrite)
     atomic_write_image(native_label, Path(out_label_path), overwrite=overwrite)
+    if out_brain_path is not None:
+        native_brain = sitk.Resample(brain, grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+        atomic_write_image(native_brain, Path(out_brain_path), overwrite=overwrite)
     metadata = dict(metadata)
     metadata["native_grid"] = {"size": list(grid.GetSize()), "origin": [round(v, 3) for v in grid.GetOrigin()],
                                "direction": [round(v, 5) for v in grid.GetDirection()]}

@@ -145,8 +145,9 @@ def run_experiment(source_datasets, target_dataset, out_dir, n_train=(5, 9), n_t
     from .. import model_io
     from ..datasets import load_dataset
     from ..device import resolve_device
+    from ..precision import resolve_precision
     from .preprocess_dataset import preprocess_dataset
-    from .trainer import _resolve_precision, pretrain
+    from .trainer import pretrain
 
     out_dir = Path(out_dir)
     n_train = [int(n) for n in n_train]
@@ -165,7 +166,16 @@ def run_experiment(source_datasets, target_dataset, out_dir, n_train=(5, 9), n_t
     # The experiment trains for a fixed number of epochs and keeps the last model (as Kaur et al.).
     finetune_options.setdefault("val_cases", 0)
     target = load_dataset(target_dataset)
-    if max(n_train) + n_test > len(target.cases):
+    test_names = None
+    if finetune_options.get("fold") is not None:  # a fold of the target's splits.json: its val cases are the test
+        from ..dataset_split import fold_case_names
+
+        train_names, test_names = fold_case_names(target, finetune_options["fold"])
+        n_test = len(test_names)
+        if max(n_train) > len(train_names):
+            raise DatasetError(f"fold {finetune_options['fold']} of {target.name} has {len(train_names)} training "
+                               f"cases, fewer than the {max(n_train)} asked for: lower --n-train")
+    elif max(n_train) + n_test > len(target.cases):
         raise DatasetError(f"target dataset {target.name} has {len(target.cases)} cases: training on up to "
                            f"{max(n_train)} and testing on {n_test} others needs {max(n_train) + n_test}")
     from .trainer import SESSION_FIELDS
@@ -183,7 +193,8 @@ def run_experiment(source_datasets, target_dataset, out_dir, n_train=(5, 9), n_t
     cache_root = finetune_options.get("cache_root")
     target_cached = preprocess_dataset(target, None if cache_root is None else Path(cache_root) / safe_write.safe_name(target.name),
                                        grid=finetune_options.get("grid", "crop"))
-    test_cases = target_cached[len(target_cached) - n_test:]
+    test_cases = target_cached[len(target_cached) - n_test:] if test_names is None else \
+        [c for c in target_cached if c.name in set(test_names)]
 
     if pretrained is None:
         result = pretrain(source_datasets, out_dir / "pretrain", model_name="pretrained", resume=True,
@@ -192,7 +203,7 @@ def run_experiment(source_datasets, target_dataset, out_dir, n_train=(5, 9), n_t
     model_io.read_card(pretrained)
 
     torch_device = resolve_device(device)
-    precision = _resolve_precision(finetune_options.get("precision", "auto"), torch_device)
+    precision = resolve_precision(finetune_options.get("precision", "auto"), torch_device)
     rows = []
     total = len(n_train) * len(strategies)
     for index, (n, strategy) in enumerate((n, s) for n in n_train for s in strategies):

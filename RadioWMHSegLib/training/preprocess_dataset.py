@@ -150,6 +150,10 @@ def preprocess_dataset(dataset, cache_dir=None, grid="crop", device="cpu", progr
         if case.label_path is None:
             raise DatasetError(f"case {case.name} of {dataset.name} has no label: training needs labelled cases")
         stamp = {"image": _file_stamp(case.image_path), "label": _file_stamp(case.label_path)}
+        # Cases added with 'dataset add' say whether they are skull-stripped; others follow the dataset.
+        skull_stripped = bool(case.metadata.get("skull_stripped", dataset.skull_stripped))
+        if "skull_stripped" in case.metadata and dataset.space != MNI_SPACE:
+            stamp["skull_stripped"] = skull_stripped
         file_name = safe_write.safe_name(case.name) + ".npz"
         entry = record["cases"].get(case.name)
         if not (entry and entry.get("sources") == stamp and (cache_dir / file_name).exists()):
@@ -159,7 +163,7 @@ def preprocess_dataset(dataset, cache_dir=None, grid="crop", device="cpu", progr
             if dataset.space == MNI_SPACE:
                 image, label, brain_mask = _preprocess_mni_case(case, settings["grid"])
             else:
-                image, label, brain_mask = _preprocess_native_case(case, dataset.skull_stripped, device)
+                image, label, brain_mask = _preprocess_native_case(case, skull_stripped, device)
 
             def write(tmp, image=image, label=label, brain_mask=brain_mask):
                 with open(tmp, "wb") as handle:

@@ -24,12 +24,12 @@ import numpy as np
 
 from .. import model_io, safe_write
 from ..errors import CancelledError, DatasetError, InputError
+from ..precision import PRECISIONS, resolve_precision
 from . import distributed, run_log, transfer
 from .augmentation import DEFAULT_AUGMENTATION, Augmenter, margin_for
 from .sampling import DEFAULT_LESION_FRACTION, prepare_case, sample_region
 
 LABEL2_MODES = ("foreground", "background", "ignore")
-PRECISIONS = ("auto", "fp32", "bf16")
 SCHEDULES = ("poly", "cosine")
 CHECKPOINT_LAST = "checkpoint_last.pt"
 CHECKPOINT_BEST = "checkpoint_best.pt"
@@ -57,7 +57,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     val_cases: int = 2
     seed: int = 0
-    precision: str = "auto"  # bf16 autocast where supported (2x faster on CPU), else fp32
+    precision: str = "auto"  # bf16 autocast where this machine computes it fast (precision.py), else fp32
     label2: str = "background"
     dropout: float = None  # None: the network's (or source model's) own
     channels: tuple = None  # None: network.DEFAULT_CHANNELS
@@ -66,6 +66,7 @@ class TrainConfig:
     augment: bool = True
     augmentation: dict = None  # overrides of augmentation.DEFAULT_AUGMENTATION
     first_cases: int = None  # use only the first N cases of the first dataset (experiment training sizes)
+    fold: int = None  # train/validate on this fold of the first dataset's splits.json (val_cases 0: no validation)
     grid: str = "crop"  # 'as_is' keeps MNI-space images on their own grid (sub-box datasets)
     model_name: str = "radiowmhseg-model"
     # Session settings: how and where this process runs, not part of the recipe (may change on resume).
@@ -134,18 +135,6 @@ def _recipe(config: TrainConfig) -> dict:
     return {k: v for k, v in data.items() if k not in SESSION_FIELDS}
 
 
-def _resolve_precision(precision, device):
-    import torch
-
-    if precision != "auto":
-        if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-            raise InputError("this GPU does not support bf16: use --precision fp32")
-        return precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16"
-
-
 def _step_seed(*parts) -> int:
     return int(np.random.default_rng([int(p) for p in parts]).integers(2**62))
 
@@ -189,14 +178,23 @@ def _preprocess_all(config, context, progress):
 
 
 def _split(config, prepared):
-    """(training [(role, dataset, CachedCase)], validation [CachedCase]): the last val_cases of dataset 1."""
-    first_cases = prepared[0][2]
+    """(training [(role, dataset, CachedCase)], validation [CachedCase]): the last val_cases of dataset 1,
+    or with config.fold the train and val cases of that fold of its splits.json (dataset_split.py)."""
+    first_cases, fold_val = prepared[0][2], None
+    if config.fold is not None:
+        from ..dataset_split import fold_case_names
+
+        train_names, val_names = fold_case_names(prepared[0][1], config.fold)
+        by_name = {c.name: c for c in first_cases}
+        first_cases, fold_val = [by_name[n] for n in train_names], [by_name[n] for n in val_names]
     if config.first_cases is not None:
         if config.first_cases > len(first_cases):
-            raise DatasetError(f"dataset {prepared[0][1].name} has {len(first_cases)} cases, fewer than the "
+            raise DatasetError(f"dataset {prepared[0][1].name} has {len(first_cases)} training cases, fewer than the "
                                f"{config.first_cases} asked for")
         first_cases = first_cases[:config.first_cases]
-        prepared = [(prepared[0][0], prepared[0][1], first_cases)] + list(prepared[1:])
+    prepared = [(prepared[0][0], prepared[0][1], first_cases)] + list(prepared[1:])
+    if fold_val is not None:
+        return [(r, ds, c) for r, ds, cases in prepared for c in cases], fold_val if config.val_cases else [], prepared
     n_val = config.val_cases
     if n_val >= len(first_cases):
         raise DatasetError(
@@ -401,7 +399,7 @@ def _train(config, context, device, progress, cancel):
             return result
     if context.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-    precision = _resolve_precision(config.precision, device)
+    precision = resolve_precision(config.precision, device)
     session_started = time.time()
 
     prepared = _preprocess_all(config, context, progress)
@@ -558,6 +556,7 @@ def _save_final_model(config, net_config, run_dir, prepared, training, validatio
         training={
             "datasets": summaries,
             "validation_cases": [c.name for c in validation],
+            "fold": config.fold,
             "recipe": recipe,
             "epochs_done": epochs_done,
             "steps_done": epochs_done * config.steps_per_epoch,

@@ -132,6 +132,11 @@ def finetune(target_dataset, run_dir, source_model=None, strategy="all", source_
     check_strategy(strategy)
     source = Path(source_model) if source_model is not None else model_io.bundled_model_dir()
     model_io.read_card(source)  # a clear error now rather than after preprocessing
+    if options.get("fold") is not None:
+        from ..dataset_split import fold_case_names
+        from ..datasets import load_dataset
+
+        fold_case_names(load_dataset(target_dataset, check_geometry=False), options["fold"])  # likewise
     if strategy == "mixed" and not source_datasets:
         raise InputError("strategy 'mixed' trains on source and target cases together: give the source dataset(s)")
     config = TrainConfig(

@@ -1,0 +1,448 @@
+"""`radiowmhseg dataset create|add|check|split` and training on a fold: bring your own labelled scans."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from RadioWMHSegLib.cli import main
+from RadioWMHSegLib.datasets import add_case, load_dataset
+
+SHAPE = (10, 16, 14)  # (z, y, x): small enough for every test to take well under a second
+
+
+def _flair(seed, shape=SHAPE, spacing=(1.0, 1.0, 1.2), origin=(0.0, 0.0, 0.0)):
+    rng = np.random.default_rng(seed)
+    image = sitk.GetImageFromArray((200.0 + rng.random(shape) * 300.0).astype(np.float32))
+    image.SetSpacing(spacing)
+    image.SetOrigin(origin)
+    return image
+
+
+def _mask(image, values=(1,)):
+    array = np.zeros(sitk.GetArrayViewFromImage(image).shape, np.uint8)
+    for i, value in enumerate(values):
+        array[3 + i, 4:8, 4:8] = value
+    mask = sitk.GetImageFromArray(array)
+    mask.CopyInformation(image)
+    return mask
+
+
+def _write(image, path):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sitk.WriteImage(image, str(path))
+    return path
+
+
+def _write_dicom_series(image, folder):
+    """A DICOM series (int16, axial, identity direction) of image, as a scanner folder would hold."""
+    folder = Path(folder)
+    folder.mkdir(parents=True)
+    volume = sitk.Cast(image, sitk.sitkInt16)
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    for k in range(volume.GetDepth()):
+        slice_ = volume[:, :, k]
+        position = volume.TransformIndexToPhysicalPoint((0, 0, k))
+        for tag, value in (("0008|0060", "MR"), ("0020|000d", "1.2.826.0.1.1"), ("0020|000e", "1.2.826.0.1.1.2"),
+                           ("0020|0013", str(k + 1)), ("0020|0032", "\\".join(f"{v:.4f}" for v in position)),
+                           ("0020|0037", "1\\0\\0\\0\\1\\0"), ("0018|0050", f"{volume.GetSpacing()[2]:.4f}")):
+            slice_.SetMetaData(tag, value)
+        writer.SetFileName(str(folder / f"slice_{k:03d}.dcm"))
+        writer.Execute(slice_)
+    return folder
+
+
+def _entries(dataset_dir):
+    return {e["case"]: e for e in json.loads((Path(dataset_dir) / "dataset.json").read_text())["training"]}
+
+
+# ----------------------------------------------------------------------------- help, create, one pair
+
+
+def test_voxel_digest_is_the_scans_not_the_files():
+    from RadioWMHSegLib.datasets import voxel_sha256
+
+    image = sitk.Cast(_flair(2), sitk.sitkInt16)
+    moved = sitk.Cast(image, sitk.sitkFloat32)
+    moved.SetOrigin((5.0, 5.0, 5.0))  # another header, another pixel type: the same scan
+    assert voxel_sha256(moved) == voxel_sha256(image)
+    changed = sitk.Image(image)
+    changed[1, 1, 1] = changed[1, 1, 1] + 1
+    assert voxel_sha256(changed) != voxel_sha256(image)
+
+
+def test_dataset_help_lists_its_actions(capsys):
+    for action in ("create", "add", "check", "split"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["dataset", action, "--help"])
+        assert exit_.value.code == 0
+        assert f"usage: radiowmhseg dataset {action} " in capsys.readouterr().out
+
+
+def test_create_then_add_one_pair_records_the_case(tmp_path, capsys):
+    ds = tmp_path / "ds"
+    assert main(["dataset", "create", str(ds), "--name", "site_a", "--skull-stripped"]) == 0
+    image = _flair(1)
+    img, lab = _write(image, tmp_path / "in" / "sub01_flair.nii.gz"), _write(_mask(image), tmp_path / "in" / "m.nii.gz")
+    assert main(["dataset", "add", str(ds), str(img), str(lab)]) == 0
+    assert main(["dataset", "add", str(ds), str(img), str(lab), "--case", "other", "--no-skull-stripped"]) == 1
+    captured = capsys.readouterr()
+    assert "refused other: its image has the same voxels as case sub01_flair" in captured.err
+    dataset = load_dataset(ds)
+    assert dataset.name == "site_a" and [c.name for c in dataset.cases] == ["sub01_flair"]
+    case = dataset.cases[0]
+    assert case.metadata["skull_stripped"] is True  # the dataset's default
+    assert case.metadata["base_case"] == "sub01_flair" and case.metadata["version"] == 1
+    assert case.metadata["source_image"] == str(img.resolve())
+    assert case.metadata["wmh_volume_ml"] == pytest.approx(16 * 1.2 / 1000.0, abs=1e-4)
+    stored = sitk.ReadImage(str(case.label_path))
+    assert stored.GetPixelID() == sitk.sitkUInt8
+    assert np.array_equal(sitk.GetArrayFromImage(stored), sitk.GetArrayFromImage(_mask(image)))
+    assert main(["dataset", "create", str(ds)]) == 1  # never over an existing dataset
+
+
+def test_add_needs_exactly_one_source(tmp_path, capsys):
+    assert main(["dataset", "add", str(tmp_path / "ds")]) == 1
+    assert main(["dataset", "add", str(tmp_path / "ds"), "a.nii.gz", "--csv", "m.csv"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all("give one source" in line for line in err)
+    assert not (tmp_path / "ds").exists()
+
+
+# ----------------------------------------------------------------------------- the bulk forms and their checks
+
+
+def _case_folders(root):
+    """Seven case folders: three good (one with an empty mask), one per refusal reason."""
+    for i, name in enumerate(("good_a", "good_b", "empty")):
+        image = _flair(10 + i)
+        _write(image, root / name / "FLAIR.nii.gz")
+        _write(_mask(image, () if name == "empty" else (1, 2)), root / name / "WMH.nii.gz")
+    image = _flair(20)
+    _write(image, root / "label3" / "FLAIR.nii.gz")
+    _write(_mask(image, (1, 3)), root / "label3" / "WMH.nii.gz")
+    image = _flair(21)
+    _write(image, root / "offgrid" / "FLAIR.nii.gz")
+    array = np.zeros((5, 8, 7), np.uint8)  # a mask on a 2 mm grid over the same field of view
+    array[1:3, 2:4, 2:4] = 1
+    coarse = sitk.GetImageFromArray(array)
+    coarse.SetSpacing((2.0, 2.0, 2.4))
+    _write(coarse, root / "offgrid" / "WMH.nii.gz")
+    _write(_flair(22), root / "nomask" / "FLAIR.nii.gz")
+    image = _flair(23)
+    _write(sitk.Cast(_mask(image), sitk.sitkFloat32), root / "isamask" / "FLAIR.nii.gz")  # a mask, not a FLAIR
+    _write(_mask(image), root / "isamask" / "WMH.nii.gz")
+    return root
+
+
+def test_folder_of_case_folders_adds_good_cases_and_refuses_each_bad_one_in_a_line(tmp_path, capsys):
+    source, ds = _case_folders(tmp_path / "site"), tmp_path / "ds"
+    code = main(["dataset", "add", str(ds), "--cases-dir", str(source), "--image-pattern", "FLAIR.nii.gz",
+                 "--label-pattern", "WMH.nii.gz"])
+    captured = capsys.readouterr()
+    assert code == 1
+    refused = [line for line in captured.err.splitlines() if line.startswith("refused")]
+    assert len(refused) == 4
+    assert any(line.startswith("refused label3:") and "values 3" in line for line in refused)
+    assert any(line.startswith("refused offgrid:") and "different grids" in line and "--resample-label" in line
+               for line in refused)
+    assert any(line.startswith("refused nomask:") and "no label matching 'WMH.nii.gz'" in line for line in refused)
+    assert any(line.startswith("refused isamask:") and "looks like a label mask" in line for line in refused)
+    assert "note empty: the mask is empty" in captured.out
+    assert "added 3 case(s)" in captured.out and "4 refused" in captured.out
+    # Nothing of a refused case was written.
+    assert sorted(_entries(ds)) == ["empty", "good_a", "good_b"]
+    assert sorted(p.name for p in (ds / "imagesTr").iterdir()) == ["empty_0000.nii.gz", "good_a_0000.nii.gz",
+                                                                   "good_b_0000.nii.gz"]
+    # Rerun with --resample-label: the three added are recognised, offgrid is resampled and says so.
+    code = main(["dataset", "add", str(ds), "--cases-dir", str(source), "--resample-label"])
+    out = capsys.readouterr().out
+    assert code == 1  # label3, nomask and isamask are still refused
+    assert out.count("already in the dataset with the same image and mask") == 3
+    assert "note offgrid: mask resampled onto the image grid by nearest neighbour" in out
+    entry = _entries(ds)["offgrid"]
+    assert entry["label_resampled_from"]["spacing"] == [2.0, 2.0, 2.4]
+    label = sitk.ReadImage(str(ds / entry["label"]))
+    assert label.GetSize() == _flair(21).GetSize() and np.count_nonzero(sitk.GetArrayViewFromImage(label)) > 0
+
+
+def test_csv_manifest_reads_dicom_images_metadata_and_refuses_a_repeated_name(tmp_path, capsys):
+    image_a = _flair(30)
+    dicom = _write_dicom_series(image_a, tmp_path / "raw" / "a_dicom")
+    _write(_mask(image_a), tmp_path / "raw" / "a_mask.nii.gz")
+    image_b = _flair(31)
+    _write(image_b, tmp_path / "raw" / "b.nii.gz")
+    _write(_mask(image_b, (2,)), tmp_path / "raw" / "b_mask.nii.gz")
+    manifest = tmp_path / "manifest.csv"
+    with open(manifest, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["case", "image", "label", "skull_stripped", "site"])
+        writer.writerow(["A", "raw/a_dicom", "raw/a_mask.nii.gz", "yes", "north"])
+        writer.writerow(["B", "raw/b.nii.gz", "raw/b_mask.nii.gz", "", "south"])
+        writer.writerow(["A", "raw/b.nii.gz", "raw/b_mask.nii.gz", "no", "south"])
+    code = main(["dataset", "add", str(tmp_path / "ds"), "--csv", str(manifest)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "refused A: the case name A is used twice (line 2 of manifest.csv and line 4 of manifest.csv)" in captured.err
+    assert "note B: the mask has no WMH (label 1), only other pathology" in captured.out
+    entries = _entries(tmp_path / "ds")
+    assert sorted(entries) == ["A", "B"]
+    assert entries["A"]["skull_stripped"] is True and entries["B"]["skull_stripped"] is False
+    assert entries["A"]["site"] == "north" and entries["A"]["source_image"] == str(dicom.resolve())
+    stored = sitk.ReadImage(str(tmp_path / "ds" / entries["A"]["image"]))
+    assert stored.GetSize() == image_a.GetSize()
+    assert np.array_equal(sitk.GetArrayFromImage(stored), sitk.GetArrayFromImage(sitk.Cast(image_a, sitk.sitkInt16)))
+
+
+def test_a_taken_name_is_refused_and_a_dry_run_writes_nothing(tmp_path, capsys):
+    ds = tmp_path / "ds"
+    first, second = _flair(40), _flair(41)
+    pairs = [(_write(im, tmp_path / f"{i}.nii.gz"), _write(_mask(im), tmp_path / f"{i}_m.nii.gz"))
+             for i, im in enumerate((first, second))]
+    assert main(["dataset", "add", str(ds), *map(str, pairs[0]), "--case", "p1"]) == 0
+    before = (ds / "dataset.json").read_bytes()
+    assert main(["dataset", "add", str(ds), *map(str, pairs[1]), "--case", "p1"]) == 1
+    assert "refused p1: a case named p1 is already in" in capsys.readouterr().err
+    assert main(["dataset", "add", str(ds), *map(str, pairs[1]), "--case", "p2", "--dry-run"]) == 0
+    assert "would add 1 case(s)" in capsys.readouterr().out
+    assert (ds / "dataset.json").read_bytes() == before
+    assert sorted(p.name for p in (ds / "labelsTr").iterdir()) == ["p1.nii.gz"]
+    # A folder that holds something else is never turned into a dataset.
+    assert main(["dataset", "add", str(tmp_path), *map(str, pairs[1])]) == 1
+    assert "is not empty and holds no dataset.json" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- check
+
+
+def _clean_dataset(path, n=4):
+    for i in range(n):
+        image = _flair(50 + i)
+        add_case(path, f"c{i}", image, _mask(image))
+    return Path(path)
+
+
+def test_check_passes_a_clean_dataset_and_reports_every_problem_of_a_broken_one(tmp_path, capsys):
+    ds = _clean_dataset(tmp_path / "ds", 6)
+    assert main(["dataset", "check", str(ds)]) == 0
+    assert "6 case(s) checked, OK" in capsys.readouterr().out
+
+    (ds / "labelsTr" / "c0.nii.gz").unlink()                                        # a missing file
+    image = sitk.ReadImage(str(ds / "imagesTr" / "c1_0000.nii.gz"))
+    sitk.WriteImage(_mask(image, (1, 4)), str(ds / "labelsTr" / "c1.nii.gz"))        # a label 4
+    shifted = _mask(image)
+    shifted.SetOrigin((0.0, 0.0, 5.0))
+    sitk.WriteImage(shifted, str(ds / "labelsTr" / "c2.nii.gz"))                   # off the image grid
+    sitk.WriteImage(sitk.ReadImage(str(ds / "imagesTr" / "c3_0000.nii.gz")),
+                    str(ds / "imagesTr" / "c4_0000.nii.gz"))                       # c4 is c3's scan again
+    data = json.loads((ds / "dataset.json").read_text())
+    data["test"] = ["c5"]                                                         # tested and trained on
+    (ds / "dataset.json").write_text(json.dumps(data))
+    assert main(["dataset", "check", str(ds)]) == 1
+    out = capsys.readouterr().out
+    problems = [line for line in out.splitlines() if line.startswith("problem:")]
+    assert len(problems) == 5, out
+    assert any("case c0" in p and "label file" in p and "missing" in p for p in problems)
+    assert any("case c1" in p and "values 4" in p for p in problems)
+    assert any("case c2" in p and "different grids" in p for p in problems)
+    assert any("c3 and c4 have identical image voxels" in p for p in problems)
+    assert any("c5" in p and "test list" in p for p in problems)
+    assert "5 problem(s)" in out
+
+
+def test_check_reports_a_test_image_that_is_a_training_scan_and_empty_masks(tmp_path, capsys):
+    ds = _clean_dataset(tmp_path / "ds", 2)
+    image = _flair(60)
+    add_case(ds, "blank", image, _mask(image, ()))
+    sitk.WriteImage(sitk.ReadImage(str(ds / "imagesTr" / "c1_0000.nii.gz")), str(ds / "imagesTs_c1.nii.gz"))
+    data = json.loads((ds / "dataset.json").read_text())
+    data["test"] = ["imagesTs_c1.nii.gz"]
+    (ds / "dataset.json").write_text(json.dumps(data))
+    assert main(["dataset", "check", str(ds)]) == 1
+    out = capsys.readouterr().out
+    assert "problem: test image imagesTs_c1.nii.gz has the same voxels as training case c1" in out
+    assert "note: case blank: the mask is empty" in out
+
+
+# ----------------------------------------------------------------------------- split
+
+
+def _dataset_with_versions(path):
+    """p0..p5, p0 exported twice more (p0_v2, p0_v3 as Slicer does), and p6 = p1's scan under another name."""
+    ds = _clean_dataset(path, 0)
+    images = {}
+    for i in range(6):
+        images[i] = _flair(70 + i)
+        add_case(ds, f"p{i}", images[i], _mask(images[i]))
+    add_case(ds, "p0", images[0], _mask(images[0], (1, 1)))
+    add_case(ds, "p0", images[0], _mask(images[0], (1, 2)))
+    add_case(ds, "p6", images[1], _mask(images[1]))
+    return ds
+
+
+def test_split_keeps_versions_and_duplicates_together_and_covers_every_case(tmp_path, capsys):
+    ds = _dataset_with_versions(tmp_path / "ds")
+    assert [c.name for c in load_dataset(ds).cases][-3:] == ["p0_v2", "p0_v3", "p6"]
+    assert main(["dataset", "split", str(ds), "--folds", "3", "--test", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "kept together: p0, p0_v2, p0_v3" in out and "kept together: p1, p6" in out
+    splits = json.loads((ds / "splits.json").read_text())
+    names = {c.name for c in load_dataset(ds).cases}
+    together = [{"p0", "p0_v2", "p0_v3"}, {"p1", "p6"}]
+    assert len(splits["folds"]) == 3 and len(splits["test"]) == 1
+    vals = [set(f["val"]) for f in splits["folds"]]
+    assert sorted(map(len, vals)) == [2, 3, 3]  # 8 cases in groups of 3, 2, 1, 1, 1: as even as groups allow
+    assert set().union(*vals) | set(splits["test"]) == names and sum(map(len, vals)) + 1 == len(names)
+    for fold in splits["folds"]:
+        train, val = set(fold["train"]), set(fold["val"])
+        assert train | val | set(splits["test"]) == names and not train & val
+        for group in together:
+            assert group <= train or group <= val or group <= set(splits["test"])
+    assert main(["dataset", "split", str(ds), "--folds", "3"]) == 1
+    assert "already exists" in capsys.readouterr().err
+    # The split itself is sound; check still names the scan that is in the dataset twice.
+    assert main(["dataset", "check", str(ds)]) == 1
+    problems = [line for line in capsys.readouterr().out.splitlines() if line.startswith("problem:")]
+    assert problems == ["problem: cases p1 and p6 have identical image voxels (the same scan under two names): "
+                        "remove one of them from dataset.json"]
+    assert main(["dataset", "split", str(ds), "--folds", "9", "--overwrite"]) == 1
+    assert "too few for 9 folds" in capsys.readouterr().err
+
+
+def test_check_and_training_refuse_a_split_with_a_version_on_both_sides(tmp_path, capsys):
+    from RadioWMHSegLib.dataset_split import fold_case_names
+    from RadioWMHSegLib.errors import DatasetError
+
+    ds = _dataset_with_versions(tmp_path / "ds")
+    names = [c.name for c in load_dataset(ds).cases]
+    val = ["p0_v2", "p2"]
+    (ds / "splits.json").write_text(json.dumps([{"train": [n for n in names if n not in val], "val": val}]))
+    assert main(["dataset", "check", str(ds)]) == 1
+    assert "fold 0: case p0_v2 is validated on while its version/duplicate p0, p0_v3 is trained on" in \
+        capsys.readouterr().out
+    with pytest.raises(DatasetError, match="does not fit the dataset"):
+        fold_case_names(load_dataset(ds), 0)
+
+
+# ----------------------------------------------------------------------------- finetune --fold, experiment --fold
+
+
+@pytest.fixture
+def tiny_source_model(tmp_path):
+    import torch
+
+    from RadioWMHSegLib import model_io
+    from RadioWMHSegLib.network import AttentionVNet
+    from test_training import TINY_NET
+
+    torch.manual_seed(1)
+    net = AttentionVNet(**TINY_NET)
+    return model_io.save_model(net, model_io.new_card(net, "tiny-source"), tmp_path / "models", "tiny-source")
+
+
+def _tiny_dataset_with_split(path):
+    from test_training import make_tiny_dataset
+
+    ds = make_tiny_dataset(path, 4, seed=5)
+    image = sitk.ReadImage(str(ds / "imagesTr" / "case_001_0000.nii.gz"))
+    label = sitk.ReadImage(str(ds / "labelsTr" / "case_001.nii.gz"))
+    add_case(ds, "case_001", image, label)  # a second version of case_001
+    assert main(["dataset", "split", str(ds), "--folds", "2"]) == 0
+    return ds, json.loads((ds / "splits.json").read_text())
+
+
+def test_finetune_on_a_fold_trains_on_its_train_cases_and_validates_on_its_val_cases(tmp_path, tiny_source_model,
+                                                                                    capsys):
+    from RadioWMHSegLib import model_io
+
+    ds, splits = _tiny_dataset_with_split(tmp_path / "tiny")
+    common = ["--epochs", "1", "--steps-per-epoch", "1", "--patch-size", "16", "--grid", "as_is", "--device", "cpu",
+              "--precision", "fp32", "--no-channels-last", "--no-progress", "--cache-dir", str(tmp_path / "cache"),
+              "--from", str(tiny_source_model), "--models-dir", str(tmp_path / "out_models")]
+    for fold in (0, 1):
+        assert main(["finetune", str(ds), "-o", str(tmp_path / f"run{fold}"), "--fold", str(fold), *common]) == 0
+        assert f"on fold {fold}'s val cases" in capsys.readouterr().out
+        card = model_io.read_card(json.loads((tmp_path / f"run{fold}" / "record.json").read_text())["model_dir"])
+        assert card["training"]["fold"] == fold
+        assert card["training"]["validation_cases"] == splits["folds"][fold]["val"]
+        assert card["training"]["datasets"][0]["cases"] == len(splits["folds"][fold]["train"])
+    assert main(["finetune", str(ds), "-o", str(tmp_path / "run9"), "--fold", "9", *common]) == 1
+    assert "fold 9 does not exist" in capsys.readouterr().err
+    # A case added after the split: refused before any preprocessing, with what to do.
+    from test_training import tiny_case
+
+    add_case(ds, "late", *tiny_case(99))
+    fresh = [a if a != str(tmp_path / "cache") else str(tmp_path / "fresh_cache") for a in common]
+    assert main(["finetune", str(ds), "-o", str(tmp_path / "run_late"), "--fold", "0", *fresh]) == 1
+    assert "late are in no fold of splits.json" in capsys.readouterr().err
+    assert not (tmp_path / "fresh_cache").exists()
+    (ds / "splits.json").unlink()
+    assert main(["finetune", str(ds), "-o", str(tmp_path / "runx"), "--fold", "0", *common]) == 1
+    assert "no splits.json" in capsys.readouterr().err
+
+
+def test_experiment_on_a_fold_tests_on_its_val_cases(tmp_path, tiny_source_model):
+    from RadioWMHSegLib.training.experiment import run_experiment
+    from test_training import tiny_options
+
+    ds, splits = _tiny_dataset_with_split(tmp_path / "tiny")
+    options = tiny_options(epochs=1, steps_per_epoch=1, cache_root=tmp_path / "cache", fold=1)
+    for dropped in ("device", "val_cases", "channels", "convs"):
+        options.pop(dropped)
+    run_experiment([], ds, tmp_path / "exp", n_train=(1,), strategies=("all",), pretrained=tiny_source_model,
+                   finetune_options=options, device="cpu")
+    rows = list(csv.DictReader((tmp_path / "exp" / "results.csv").open()))
+    assert sorted(r["case"] for r in rows) == sorted(splits["folds"][1]["val"])
+
+
+# ----------------------------------------------------------------------------- per-case skull stripping
+
+
+def test_native_preprocessing_follows_each_cases_skull_stripped_flag(tmp_path, monkeypatch):
+    from RadioWMHSegLib.training import preprocess_dataset as stage
+
+    ds = tmp_path / "ds"
+    for name, stripped in (("stripped", True), ("whole_head", False)):
+        image = _flair(hash(name) % 100)
+        img = _write(image, tmp_path / name / "FLAIR.nii.gz")
+        lab = _write(_mask(image), tmp_path / name / "WMH.nii.gz")
+        flag = "--skull-stripped" if stripped else "--no-skull-stripped"
+        assert main(["dataset", "add", str(ds), str(img), str(lab), "--case", name, flag]) == 0
+    calls = {}
+
+    def fake_native(case, skull_stripped, device):
+        calls[case.name] = skull_stripped
+        return np.zeros((2, 2, 2), np.float32), np.zeros((2, 2, 2), np.uint8), np.ones((2, 2, 2), np.uint8)
+
+    monkeypatch.setattr(stage, "_preprocess_native_case", fake_native)
+    stage.preprocess_dataset(load_dataset(ds), tmp_path / "cache")
+    assert calls == {"stripped": True, "whole_head": False}
+    # Changing a case's flag redoes that case only.
+    data = json.loads((ds / "dataset.json").read_text())
+    data["training"][1]["skull_stripped"] = True
+    (ds / "dataset.json").write_text(json.dumps(data))
+    calls.clear()
+    stage.preprocess_dataset(load_dataset(ds), tmp_path / "cache")
+    assert calls == {"whole_head": True}
+
+
+# ----------------------------------------------------------------------------- the real cases
+
+
+def test_bulk_add_check_and_split_of_the_shared_cases(shared_data, tmp_path, capsys):
+    source = shared_data / "sim_vent_wmh"
+    if not source.is_dir():
+        pytest.skip("sim_vent_wmh is not in ../shared/data")
+    ds = tmp_path / "MyWMH"
+    assert main(["dataset", "add", str(ds), "--cases-dir", str(source), "--image-pattern", "FLAIR.nii.gz",
+                 "--label-pattern", "WMH.nii.gz"]) == 0
+    assert "added 5 case(s)" in capsys.readouterr().out
+    assert main(["dataset", "check", str(ds)]) == 0
+    assert main(["dataset", "split", str(ds), "--folds", "5"]) == 0
+    splits = json.loads((ds / "splits.json").read_text())
+    assert sorted(n for f in splits["folds"] for n in f["val"]) == sorted(p.name for p in source.glob("case_*"))

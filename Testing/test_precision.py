@@ -1,0 +1,50 @@
+"""'auto' precision picks by what this machine computes fast, measured once and cached."""
+
+import json
+
+import pytest
+
+from RadioWMHSegLib import precision
+
+
+def _fake_timer(fp32_s, bf16_s, calls):
+    def seconds_per_step(dtype_bf16, repeats=2):
+        calls.append(dtype_bf16)
+        return bf16_s if dtype_bf16 else fp32_s
+    return seconds_per_step
+
+
+@pytest.mark.parametrize("fp32_s, bf16_s, expected", [(1.0, 58.0, "fp32"), (2.8, 1.0, "bf16"), (1.0, 0.95, "fp32")])
+def test_auto_on_cpu_follows_the_measured_speed(monkeypatch, fp32_s, bf16_s, expected):
+    calls = []
+    monkeypatch.setattr(precision, "_seconds_per_step", _fake_timer(fp32_s, bf16_s, calls))
+    assert precision.resolve_precision("auto", "cpu") == expected
+    assert sorted(calls) == [False, True]
+
+
+def test_measurement_is_cached_per_machine(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(precision, "_seconds_per_step", _fake_timer(1.0, 58.0, calls))
+    assert precision.cpu_precision() == "fp32"
+    cached = json.loads((tmp_path / "radiowmhseg_home" / "precision.json").read_text())
+    assert cached["choice"] == "fp32" and cached["bf16_s"] == 58.0
+    assert precision.cpu_precision() == "fp32"
+    assert len(calls) == 2  # not measured again
+    monkeypatch.setattr(precision, "_machine_key", lambda: "another machine")
+    precision.cpu_precision()
+    assert len(calls) == 4  # another CPU or torch: measured again
+
+
+def test_explicit_choices_pass_and_unknown_is_refused():
+    from RadioWMHSegLib.errors import InputError
+
+    assert precision.resolve_precision("fp32", "cpu") == "fp32"
+    assert precision.resolve_precision("bf16", "cpu") == "bf16"
+    with pytest.raises(InputError, match="unknown precision"):
+        precision.resolve_precision("fp16", "cpu")
+
+
+def test_real_measurement_returns_a_choice():
+    measured = precision.measure_cpu_precision()
+    assert measured["choice"] in ("fp32", "bf16")
+    assert measured["fp32_s"] > 0 and measured["bf16_s"] > 0
