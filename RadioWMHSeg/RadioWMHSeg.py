@@ -100,7 +100,8 @@ class RadioWMHSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.initializeParameterNode()
 
     def cleanup(self):
-        self.jobs.cancel()
+        if self.jobs:
+            self.jobs.cancel()
         self.removeObservers()
 
     def enter(self):
@@ -174,11 +175,13 @@ class RadioWMHSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onApply(self):
         p = self._parameterNode
-        self._startJob("segmentation", lambda: self.jobs.start_segmentation(self.logic, p.inputVolume, segmentOptions(p)))
+        self._startJob("segmentation",
+                       lambda: self.jobs.start_segmentation(self.logic, p.inputVolume, segmentOptions(p)))
 
     def onFinetune(self):
         p = self._parameterNode
-        runDir = model_io.user_models_dir().parent / "runs" / f"finetune-{qt.QDateTime.currentDateTime().toString('yyyyMMdd-hhmmss')}"
+        stamp = qt.QDateTime.currentDateTime().toString("yyyyMMdd-hhmmss")
+        runDir = model_io.user_models_dir().parent / "runs" / f"finetune-{stamp}"  # checkpoints, for --resume
         self._startJob("fine-tuning", lambda: self.jobs.start_finetune(
             p.datasetDir, runDir, from_model=p.modelPath or None, strategy=p.strategy, epochs=p.epochs,
             device=p.device, on_success=self.refreshModels))

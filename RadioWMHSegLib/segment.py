@@ -87,9 +87,11 @@ def segment_image(image, *, skull_stripped=False, model=None, device="auto", thr
 
     report(0.9, "mapping the result back to the input grid")
     t0 = time.perf_counter()
-    probability = sitk.Cast(case.to_native(prob_crop, sitk.sitkLinear), sitk.sitkFloat32)
+    # WMH only inside the brain, whatever the network says: the probability map too, since
+    # interpolation back to a coarse native grid would otherwise smear it onto the skull.
     inside = sitk.Cast(case.brain_mask_native > 0, sitk.sitkUInt8)
-    raw_mask = sitk.Cast(probability >= threshold, sitk.sitkUInt8) * inside
+    probability = sitk.Mask(sitk.Cast(case.to_native(prob_crop, sitk.sitkLinear), sitk.sitkFloat32), inside)
+    raw_mask = sitk.Cast(probability >= threshold, sitk.sitkUInt8)
     mask = remove_small_lesions(raw_mask, min_lesion_mm3)
     stats = compute_lesion_stats(mask, min_lesion_mm3=min_lesion_mm3)
     back_seconds = time.perf_counter() - t0
@@ -200,7 +202,7 @@ def check_output_paths(outputs: dict, inputs=(), overwrite=False):
     folder, not be an input (nor lie inside an input DICOM folder), differ from the others, not exist
     unless overwrite, and have a writable folder.
     """
-    sources = [Path(p).resolve() for p in inputs if p]
+    sources = [(Path(p), Path(p).resolve()) for p in inputs if p]
     seen = {}
     for role, path in outputs.items():
         path = Path(path)
@@ -211,11 +213,11 @@ def check_output_paths(outputs: dict, inputs=(), overwrite=False):
             raise InputError(f"{flag} '{path.name}' does not end in {' or '.join(endings)}: give a file name such as "
                              f"{example}")
         where = path.resolve()
-        for source in sources:
+        for given, source in sources:
             if where == source:
                 raise InputError(f"{flag} {path} is an input of this run and would be replaced: give the output another name")
             if source.is_dir() and source in where.parents:
-                raise InputError(f"{flag} {path} lies inside the input DICOM folder {source}: write the outputs to "
+                raise InputError(f"{flag} {path} lies inside the input DICOM folder {given}: write the outputs to "
                                  "another folder")
         if where in seen:
             raise InputError(f"{seen[where]} and {flag} name the same file {path}: give each output its own name")
@@ -331,7 +333,7 @@ def segment(input_path, output_mask, *, prob=None, brain_mask=None, stats=None, 
 
             result.record["metrics_vs_reference"] = compute_metrics(result.mask, reference_image)
     except KeyboardInterrupt as exc:
-        raise KeyboardInterrupt("before any output was written (nothing was written)") from exc
+        raise KeyboardInterrupt("nothing was written") from exc
     _write_outputs(result, outputs, image, input_path, reference_image, overwrite)
     return result
 
@@ -466,10 +468,10 @@ def segment_cohort(inputs, output_dir, *, write_prob=False, write_brain_mask=Fal
             # A case interrupted half-way left some outputs: they are redone, not trusted.
             result = segment(path, overwrite=True, model=loaded, device=device, **wanted, **options)
         except KeyboardInterrupt as exc:
-            rows.append({**row, "status": "failed", "message": f"interrupted {exc}"})
+            rows.append({**row, "status": "failed", "message": f"interrupted: {exc}"})
             _write_summary(rows, output_dir / "cohort_summary.csv")
             finished = sum(r["status"] in ("done", "skipped") for r in rows)
-            raise KeyboardInterrupt(f"at case {name} {exc}; {finished} case(s) finished before it; run the same "
+            raise KeyboardInterrupt(f"at case {name}: {exc}; {finished} case(s) finished before it; run the same "
                                     "command again to finish (finished cases are skipped)") from exc
         except RadioWMHSegError as exc:
             if isinstance(exc, CancelledError):

@@ -110,6 +110,8 @@ class JobLogic:
         try:
             self.process.start(program, args, background_job.job_environment(), self._on_output, self._on_finished)
         except Exception:
+            self._job = None
+            shutil.rmtree(job_dir, ignore_errors=True)
             raise
 
     def _on_output(self, text):

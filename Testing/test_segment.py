@@ -85,3 +85,19 @@ def test_a_cohort_goes_on_past_a_bad_case_and_skips_done_ones(tmp_path, bright_v
                            skull_stripped=True, show_progress=False)
     assert {r["case"]: r["status"] for r in again}["good"] == "skipped"
     assert "good" in (tmp_path / "out" / "cohort_summary.csv").read_text()
+
+
+def test_wmh_never_leaves_the_brain_whatever_the_network_says(phantom):
+    """A network that calls every voxel WMH (scalp, air, everything) still yields WMH only inside
+    the brain mask: scalp, skull, orbits and air are never WMH."""
+    from conftest import BrightVoxelNet
+    from RadioWMHSegLib.model_io import LoadedModel
+
+    everything = LoadedModel(net=BrightVoxelNet(threshold=-100.0).eval(), card={"name": "calls-everything-wmh"}, path=None)
+    image, _ = phantom
+    result = segment_image(image, skull_stripped=True, model=everything, device="cpu", min_lesion_mm3=0)
+    mask = sitk.GetArrayFromImage(result.mask) > 0
+    brain = sitk.GetArrayFromImage(result.brain_mask) > 0
+    assert mask.sum() > 0.9 * brain.sum()  # the network did call (almost) the whole brain WMH
+    assert not np.any(mask & ~brain)
+    assert float(sitk.GetArrayFromImage(result.probability)[~brain].max()) == 0.0

@@ -383,6 +383,9 @@ def test_segment_a_volume_node_with_the_stand_in_model(scene, tmp_path, bright_v
     assert logic.probabilityVolume(segmentation) is not None
     assert progress and progress[-1] == pytest.approx(1.0)
     assert json.loads(segmentation.GetAttribute("RadioWMHSeg.Model"))["name"] == "bright-voxel-stand-in"
+    # The library's quality record (warnings included, even when empty) reaches the node the panel reads.
+    assert isinstance(json.loads(segmentation.GetAttribute("RadioWMHSeg.Quality"))["warnings"], list)
+    assert logic.qualityWarnings(segmentation) == json.loads(segmentation.GetAttribute("RadioWMHSeg.Quality"))["warnings"]
 
 
 # ---------------------------------------------------------------- background jobs

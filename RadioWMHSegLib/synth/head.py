@@ -216,13 +216,16 @@ def _sinuses(canvas: _Canvas, rng, draws: dict, below_floor: np.ndarray, spacing
     slices, x, y, z = canvas.box((-12.0, 28.0, -50.0), (12.0, 70.0, -24.0))
     canvas.paint("air", np.ones_like(x * y * z, bool), slices, below_floor)
     canvas.paint("bone", np.abs(cells[tuple(slices)]) < 0.12, slices, below_floor)  # thin septa between cells
-    # Nasal cavity: narrow at the top, with mucosa (bright on FLAIR) on the turbinates and a midline septum.
-    slices, x, y, z = canvas.box((-16.0, 22.0, -76.0), (16.0, 88.0, -38.0))
+    # Nasal cavity: narrow at the top, its roof sloping down to the front, with mucosa (bright on
+    # FLAIR) on the turbinates and a midline septum.
+    slices, x, y, z = canvas.box((-16.0, 22.0, -76.0), (16.0, 92.0, -38.0))
     half_width = np.interp(z, (-76.0, -60.0, -45.0, -38.0), (12.0, 15.0, 10.0, 5.0))
-    nasal = np.abs(x) <= half_width
+    roof = np.interp(y, (22.0, 60.0, 92.0), (-44.0, -38.0, -60.0))
+    front = np.interp(z, (-76.0, -60.0, -38.0), (92.0, 88.0, 76.0))
+    nasal = (np.abs(x) <= half_width) & (z <= roof) & (y <= front)
     canvas.paint("air", nasal, slices, below_floor)
-    canvas.paint("mucosa", nasal & (cells[tuple(slices)] > 0.35), slices, below_floor)
-    canvas.paint("bone", nasal & (np.abs(x) <= 1.2), slices, below_floor)
+    canvas.paint("mucosa", nasal & ((cells[tuple(slices)] > 0.0) | (np.abs(x) <= 3.5)), slices, below_floor)
+    canvas.paint("muscle", nasal & (np.abs(x) <= 1.0), slices, below_floor)  # septal cartilage: intermediate
     for side in (-1.0, 1.0):
         canvas.ellipsoid("mucosa", (side * 30.0, 50.0, -61.0), np.array([13.0, 17.0, 14.0]) * s, below_floor)
         canvas.ellipsoid("air", (side * 30.0, 50.0, -61.0), np.array([11.5, 15.5, 12.5]) * s, below_floor)
@@ -293,10 +296,11 @@ def head_model(seed, anatomy: Anatomy, csf_level: float) -> HeadModel:
     depth = ndi.distance_transform_edt(head, sampling=(g.spacing,) * 3).astype(np.float32)
 
     canvas = _Canvas(g, shape)
-    # Deep soft tissue of face and neck: muscle with fat planes.
-    planes = smooth_noise(rng, shape, 8.0 / g.spacing)
+    # Deep soft tissue of face and neck: muscles separated by thin sheets of fat (where a smooth
+    # random field crosses zero) and a few fat pads.
+    planes = smooth_noise(rng, shape, 14.0 / g.spacing)
     canvas.paint("muscle", head)
-    canvas.paint("fat", head & (planes > 0.9))
+    canvas.paint("fat", head & ((np.abs(planes) < 0.1) | (planes > 1.6)))
     canvas.paint("muscle", head & (d > skull_outer) & (d <= skull_outer + muscle))
     canvas.paint("fat", head & (depth > draws["skin_mm"]) & (depth <= scalp) & (d > skull_outer))
     # Skull: inner and outer tables of dark cortical bone around a marrow layer (patchy in the base).

@@ -19,6 +19,10 @@ from .generator import generate_case_with_brain
 NATIVE_SIZE = (192, 224, 176)
 # The box is centred on the brain, shifted up (mm) so that the scalp over the vertex stays in it.
 CENTRE_SHIFT_UP_MM = 8.0
+# Stored white-matter level (scanner units are arbitrary: the pipeline normalises intensities).
+# Low enough that the noise costs few bits, so the bundled sample stays small, while the noise
+# (1-6 % of WM) still spans several integer steps.
+STORED_WM_LEVEL = 150.0
 
 
 def _rotation(x_deg, y_deg, z_deg) -> np.ndarray:
@@ -75,6 +79,7 @@ def make_native_sample(seed, out_image_path, out_label_path, *, severity=0.5, ou
     sigma = metadata["acquisition"]["noise_sigma"] * metadata["contrast"]["wm_level"]
     noise = rng.standard_normal((2, int(outside.sum()))) * sigma
     array[outside] = np.hypot(noise[0], noise[1])
+    array *= STORED_WM_LEVEL / metadata["contrast"]["wm_level"]
     scanner_like = sitk.GetImageFromArray(np.clip(np.rint(array), 0, 32767).astype(np.int16))
     scanner_like.CopyInformation(grid)
 
