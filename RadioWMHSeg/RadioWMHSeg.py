@@ -20,8 +20,10 @@ from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoada
                                            ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
 from slicer.util import VTKObservationMixin
 
-from RadioWMHSegLib import model_io, slicer_install, slicer_jobs, slicer_logic, slicer_selftest
-from RadioWMHSegLib.segment_options import (DEFAULT_MIN_LESION_MM3, DEFAULT_THRESHOLD, DEVICE_CHOICES,
+from RadioWMHSegLib import model_io, slicer_install, slicer_jobs, slicer_logic, slicer_ranking, slicer_selftest
+from RadioWMHSegLib.choices import DEFAULT_STRATEGY, FINETUNE_DEFAULTS, FROM_SOURCE_WEIGHTS
+from RadioWMHSegLib.segment_options import (DEFAULT_MIN_LESION_MM3, DEFAULT_SEGMENT_PRECISION,
+                                            DEFAULT_SKULL_STRIP_METHOD, DEFAULT_THRESHOLD, DEVICE_CHOICES,
                                             MAX_MIN_LESION_MM3, PRECISIONS, SKULL_STRIP_METHODS, SegmentOptions)
 from RadioWMHSegLib.slicer_qprocess import QtProcess
 
@@ -45,27 +47,28 @@ class RadioWMHSeg(ScriptedLoadableModule):
 class RadioWMHSegParameterNode:
     inputVolume: vtkMRMLScalarVolumeNode
     skullStripped: bool = False
-    skullStripMethod: Annotated[str, Choice(list(SKULL_STRIP_METHODS))] = "auto"
+    skullStripMethod: Annotated[str, Choice(list(SKULL_STRIP_METHODS))] = DEFAULT_SKULL_STRIP_METHOD
     tta: bool = False
-    precision: Annotated[str, Choice(list(PRECISIONS))] = "fp32"
+    precision: Annotated[str, Choice(list(PRECISIONS))] = DEFAULT_SEGMENT_PRECISION
     device: Annotated[str, Choice(list(DEVICE_CHOICES))] = "auto"
     threshold: Annotated[float, WithinRange(0.01, 0.99)] = DEFAULT_THRESHOLD
     minLesionMm3: Annotated[float, WithinRange(0.0, MAX_MIN_LESION_MM3)] = DEFAULT_MIN_LESION_MM3
     outputProbability: bool = False
+    outputUncertainty: bool = False
     modelPath: str = ""  # empty: the bundled model
     resultSegmentation: vtkMRMLSegmentationNode
     datasetDir: str = ""
     caseName: str = ""
     annotator: str = ""
-    strategy: Annotated[str, Choice(["all", "decoder", "last"])] = "all"
-    epochs: Annotated[int, WithinRange(1, 1000)] = 20
+    strategy: Annotated[str, Choice(list(FROM_SOURCE_WEIGHTS))] = DEFAULT_STRATEGY  # fine-tunes the chosen model
+    epochs: Annotated[int, WithinRange(1, 1000)] = FINETUNE_DEFAULTS["epochs"]
 
 
 def segmentOptions(p) -> SegmentOptions:
     """The panel's choices as the one object both the background job and logic.segment take."""
     return SegmentOptions(skull_stripped=p.skullStripped, skull_strip_method=p.skullStripMethod, device=p.device,
                           threshold=p.threshold, min_lesion_mm3=p.minLesionMm3, tta=p.tta, precision=p.precision,
-                          model=p.modelPath or None, probability=p.outputProbability)
+                          model=p.modelPath or None, probability=p.outputProbability, uncertainty=p.outputUncertainty)
 
 
 class RadioWMHSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -95,6 +98,8 @@ class RadioWMHSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ui.updateStatisticsButton.connect("clicked(bool)", self.onUpdateStatistics)
         ui.exportButton.connect("clicked(bool)", self.onExport)
         ui.openCaseButton.connect("clicked(bool)", self.onOpenCase)
+        ui.rankButton.connect("clicked(bool)", self.onRank)
+        ui.loadNextCaseButton.connect("clicked(bool)", self.onLoadNextCase)
         ui.finetuneButton.connect("clicked(bool)", self.onFinetune)
         self.refreshModels()
         self.initializeParameterNode()
@@ -234,6 +239,18 @@ class RadioWMHSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 volume, segmentation = self.logic.loadDatasetCase(path)
                 self._parameterNode.inputVolume = volume
                 self._showResult(segmentation)
+
+
+    def onRank(self):
+        self._startJob("ranking", lambda: slicer_ranking.rank_folder(
+            self.ui.rankFolderPathLineEdit.currentPath, slicer.mrmlScene, self.jobs,
+            segmentOptions(self._parameterNode), self.ui.rankingTableView.setMRMLTableNode))
+
+    def onLoadNextCase(self):
+        with slicer.util.tryWithErrorDisplay("The next case could not be loaded.", waitCursor=True):
+            opened = slicer_ranking.load_next_case(self.logic, self.ui.rankingTableView.mrmlTableNode(), slicer.mrmlScene)
+            self._parameterNode.inputVolume = opened[0]
+            self._showResult(opened[1])
 
 
 class RadioWMHSegLogic(ScriptedLoadableModuleLogic, slicer_logic.RadioWMHSegLogic):

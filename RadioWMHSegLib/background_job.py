@@ -21,6 +21,8 @@ import threading
 import time
 from pathlib import Path
 
+from .choices import DEFAULT_STRATEGY, FINETUNE_DEFAULTS
+
 CANCELLED_EXIT_CODE = 130  # what a shell reports for Ctrl-C: the job was stopped, not broken
 CANCEL_POLL_SECONDS = 0.3
 
@@ -94,10 +96,36 @@ def segment_job(input_path, output_dir, options=None) -> tuple:
     if options.probability:
         outputs["probability"] = output_dir / "wmh_probability.nrrd"
         arguments += ["--prob", str(outputs["probability"])]
+    if options.uncertainty:
+        outputs["uncertainty"] = output_dir / "wmh_uncertainty.nrrd"
+        arguments += ["--uncertainty", str(outputs["uncertainty"])]
+    if _has_pathology_class(options):
+        outputs["pathology"] = output_dir / "other_pathology.nrrd"
+        arguments += ["--pathology-mask", str(outputs["pathology"])]
     return arguments, outputs
 
 
-def finetune_job(dataset_dir, run_dir, *, from_model=None, strategy="all", epochs=20, device="auto") -> list:
+def _has_pathology_class(options) -> bool:
+    from .errors import ModelError
+    from .model_io import check_pathology_class
+
+    try:
+        check_pathology_class(options.model_folder())
+    except ModelError:
+        return False  # a 2-class model (or a model the job itself will refuse, in its own words)
+    return True
+
+
+def rank_job(inputs, results_dir, options=None) -> list:
+    """Arguments of `radiowmhseg rank` segmenting FLAIRs into results_dir with these SegmentOptions, then ranking."""
+    from .segment_options import SegmentOptions
+
+    options = options or SegmentOptions()
+    return ["rank", *[str(p) for p in inputs], "--results", str(results_dir), *options.command_arguments()]
+
+
+def finetune_job(dataset_dir, run_dir, *, from_model=None, strategy=DEFAULT_STRATEGY, epochs=FINETUNE_DEFAULTS["epochs"],
+                 device="auto") -> list:
     """Arguments of `radiowmhseg finetune` (the new model goes to the user's model folder)."""
     arguments = ["finetune", str(dataset_dir), "-o", str(run_dir), "--strategy", strategy, "--epochs", str(int(epochs)),
                  "--device", device]

@@ -9,6 +9,7 @@ from .errors import RadioWMHSegError
 # Subcommand name -> module in RadioWMHSegLib.commands (each has add_parser and run).
 COMMANDS = {
     "segment": "segment",
+    "rank": "rank",
     "evaluate": "evaluate",
     "info": "info",
     "synth": "synth",

@@ -19,10 +19,12 @@ from typing import Optional
 import numpy as np
 import SimpleITK as sitk
 
-from .datasets import (DATASET_JSON, FILE_ENDING, LABELS, _geometry_problem, create_dataset, image_relpath,
+from .choices import IMAGE_ENDINGS
+from .datasets import (DATASET_JSON, FILE_ENDING, LABELS, create_dataset, image_relpath,
                        label_relpath, read_dataset_json, voxel_sha256, write_case_files, write_dataset_json)
 from .errors import DatasetError, InputError
-from .image_io import IMAGE_ENDINGS, read_flair, read_label
+from .geometry import grid_difference
+from .image_io import read_flair, read_label
 from .safe_write import safe_name
 
 ALLOWED_LABELS = tuple(sorted(LABELS.values()))  # 0 background, 1 WMH, 2 other pathology
@@ -154,7 +156,7 @@ def check_case(source: SourceCase, resample_label=False) -> CheckedCase:
         raise InputError(f"mask {source.label.name} holds the values {', '.join(map(str, bad[:5]))}: labels must be "
                          "0 (background), 1 (WMH) or 2 (other pathology); relabel it first")
     metadata, notes = {}, []
-    problem = _geometry_problem(image, label)
+    problem = grid_difference(image, label)
     if problem:
         if not resample_label:
             raise InputError(f"image and mask are on different grids ({problem}): resample the mask onto the image "

@@ -19,8 +19,9 @@ import numpy as np
 import SimpleITK as sitk
 
 from .dataset_split import case_groups, declared_test_cases, group_key, read_splits, split_problems
-from .datasets import (DATASET_JSON, SPACES, _entry_to_case, _geometry_problem, read_dataset_json, voxel_sha256)
+from .datasets import DATASET_JSON, SPACES, _entry_to_case, read_dataset_json, voxel_sha256
 from .errors import DatasetError, InputError
+from .geometry import grid_difference
 from .image_io import read_flair, read_label
 
 ALLOWED_LABELS = (0, 1, 2)
@@ -64,7 +65,7 @@ def _check_files(case, report, digests):
     if not np.any(sitk.GetArrayViewFromImage(label)):
         report.notes.append(f"case {case.name}: the mask is empty (no WMH)")
     if image is not None:
-        problem = _geometry_problem(image, label)
+        problem = grid_difference(image, label)
         if problem:
             report.problems.append(f"case {case.name}: image and mask are on different grids ({problem}): resample "
                                    "the mask onto the image grid")
@@ -74,7 +75,7 @@ def _check_files(case, report, digests):
         except RuntimeError:
             report.problems.append(f"case {case.name}: the prediction {case.prediction_path} cannot be read: replace it")
             return
-        problem = _geometry_problem(image, prediction)
+        problem = grid_difference(image, prediction)
         if problem:
             report.problems.append(f"case {case.name}: the prediction is not on the image grid ({problem})")
 

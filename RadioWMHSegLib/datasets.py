@@ -19,6 +19,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .errors import DatasetError, InputError
+from .geometry import grid_difference
 from .safe_write import atomic_write_image, atomic_write_json, safe_name
 
 DATASET_JSON = "dataset.json"
@@ -27,10 +28,6 @@ LABELS = {"background": 0, "WMH": 1, "other_pathology": 2}
 SPACES = ("MNI152NLin2009cSym", "native")
 # Entry keys that are file references; everything else in an entry is the case's metadata.
 _FILE_KEYS = ("case", "image", "label", "prediction")
-# Geometry tolerances: files written by different tools round origins and directions differently.
-_SPACING_RTOL = 1e-3
-_ORIGIN_ATOL_MM = 1e-2
-_DIRECTION_ATOL = 1e-3
 
 
 @dataclass
@@ -106,19 +103,6 @@ def create_dataset(path, name=None, space="native", skull_stripped=False, descri
     return path
 
 
-def _geometry_problem(a, b) -> Optional[str]:
-    """What differs between two images' (or headers') geometries, or None when they match."""
-    if tuple(a.GetSize()) != tuple(b.GetSize()):
-        return f"size {tuple(a.GetSize())} vs {tuple(b.GetSize())}"
-    if not np.allclose(a.GetSpacing(), b.GetSpacing(), rtol=_SPACING_RTOL, atol=0):
-        return f"spacing {tuple(np.round(a.GetSpacing(), 4))} vs {tuple(np.round(b.GetSpacing(), 4))}"
-    if not np.allclose(a.GetOrigin(), b.GetOrigin(), atol=_ORIGIN_ATOL_MM, rtol=0):
-        return f"origin {tuple(np.round(a.GetOrigin(), 3))} vs {tuple(np.round(b.GetOrigin(), 3))}"
-    if not np.allclose(a.GetDirection(), b.GetDirection(), atol=_DIRECTION_ATOL, rtol=0):
-        return "direction (orientation) differs"
-    return None
-
-
 def _read_header(path: Path):
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
@@ -155,7 +139,7 @@ def load_dataset(path, check_geometry=True) -> Dataset:
             if not file.is_file():
                 raise DatasetError(f"case {case.name}: {kind} file {file} is missing: restore it or remove the case from dataset.json")
         if check_geometry:
-            problem = _geometry_problem(_read_header(case.image_path), _read_header(case.label_path))
+            problem = grid_difference(_read_header(case.image_path), _read_header(case.label_path))
             if problem:
                 raise DatasetError(f"case {case.name}: image and label have different geometry ({problem}): "
                                    "resample the label onto the image grid")
@@ -227,13 +211,13 @@ def add_case(dataset_dir, case_name, image, label, *, prediction=None, metadata=
     wanted = safe_name(str(case_name))
     image = _as_image(image, "image", wanted)
     label = _as_image(label, "label", wanted)
-    problem = _geometry_problem(image, label)
+    problem = grid_difference(image, label)
     if problem:
         raise InputError(f"case {wanted}: image and label have different geometry ({problem}): "
                          "resample the label onto the image grid first")
     if prediction is not None:
         prediction = _as_image(prediction, "prediction", wanted)
-        problem = _geometry_problem(image, prediction)
+        problem = grid_difference(image, prediction)
         if problem:
             raise InputError(f"case {wanted}: image and prediction have different geometry ({problem})")
     label = sitk.Cast(label, sitk.sitkUInt8)
@@ -302,7 +286,7 @@ def _import_pairs(pairs, output_dir, name, description, resume, progress, read_i
         except RuntimeError as exc:
             raise DatasetError(f"case {case_name}: cannot read {image_path.name} or {label_path.name}: "
                                "the download may be incomplete, re-extract it") from exc
-        problem = _geometry_problem(image, label)
+        problem = grid_difference(image, label)
         if problem:
             raise DatasetError(f"case {case_name}: FLAIR and segmentation have different geometry ({problem}): "
                                "check the source files")

@@ -1,14 +1,19 @@
 """Choice of the torch device: CUDA where it exists, otherwise the CPU."""
 
+from .choices import DEVICE_CHOICES
 from .errors import InputError
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
+def resolve_device(name="auto"):
+    """Return the torch.device for 'auto', 'cpu' or 'cuda' (refusing CUDA where there is none).
 
-def resolve_device(name: str = "auto"):
-    """Return the torch.device for 'auto', 'cpu' or 'cuda' (refusing CUDA where there is none)."""
+    A torch.device is returned as it is: a caller resolves once and hands the device down, so the
+    stages of one call never decide differently (nor repeat the CUDA checks).
+    """
     import torch
 
+    if isinstance(name, torch.device):
+        return name
     name = (name or "auto").lower()
     if name not in DEVICE_CHOICES:
         raise InputError(f"unknown device '{name}': choose one of {', '.join(DEVICE_CHOICES)}")

@@ -5,17 +5,15 @@ Cases in folders are matched by name: `case.nii.gz` in the reference folder matc
 `radiowmhseg segment` writes for a cohort) in the prediction folder.
 """
 
-import csv
-import io
 import math
 import warnings
 from pathlib import Path
 
 from . import safe_write
+from .choices import MASK_ENDINGS
 from .errors import InputError
 from .metrics import METRIC_KEYS, compute_metrics
 
-IMAGE_ENDINGS = (".nii.gz", ".nii", ".seg.nrrd", ".nrrd", ".nhdr", ".mha", ".mhd")
 # Name endings a prediction may carry after its case name.
 PREDICTION_SUFFIXES = ("_0000", "_wmh")
 # Files that `segment` writes next to the masks and that are not masks.
@@ -48,7 +46,7 @@ def _read_mask(path):
 
 
 def _strip_ending(name: str):
-    for ending in IMAGE_ENDINGS:
+    for ending in MASK_ENDINGS:
         if name.lower().endswith(ending):
             return name[: -len(ending)]
     return None
@@ -200,13 +198,9 @@ def _json_ready(value):
 
 def write_csv(rows, path, overwrite=False) -> Path:
     """One line per case; undefined metrics are written as empty cells."""
-    columns = ["case", *METRIC_KEYS]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if v is None else v) for k, v in _json_ready(dict(row)).items()})
-    return safe_write.atomic_write_text(path, buffer.getvalue(), overwrite=overwrite)
+    # _json_ready makes NaN None, which the CSV writer leaves empty.
+    return safe_write.atomic_write_csv(path, [_json_ready(dict(row)) for row in rows], ["case", *METRIC_KEYS],
+                                       overwrite=overwrite)
 
 
 def write_json(rows, path, overwrite=False) -> Path:

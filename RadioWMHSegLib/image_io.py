@@ -20,7 +20,6 @@ from .errors import InputError
 
 log = logging.getLogger(__name__)
 
-IMAGE_ENDINGS = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 # A real FLAIR has hundreds of grey levels; an integer image with this few is almost surely a mask.
 MAX_LABEL_LIKE_VALUES = 10
 # Voxel sizes outside this range (mm) are header errors (e.g. metres, or a missing spacing field).

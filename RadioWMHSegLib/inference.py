@@ -3,7 +3,12 @@
 The whole MNI crop fits in memory on a CPU, so by default it is predicted in one pass (no seams);
 sliding-window inference (MONAI) takes over for arrays larger than `max_whole_voxels` or when a
 roi size is given, e.g. on a small GPU. Deterministic: cuDNN autotuning off, eval mode, no dropout.
+`predict` also gives P(other pathology) for a 3-class model and, on request, the voxel-wise
+uncertainty of the flips; `predict_probability` is its P(WMH) alone.
 """
+
+from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -43,12 +48,25 @@ def _forward(net, tensor, roi_size, precision):
             from monai.inferers import sliding_window_inference
 
             logits = sliding_window_inference(tensor, roi_size, 1, net, overlap=0.25, mode="gaussian")
-    return torch.softmax(logits.float(), dim=1)[:, 1:2]
+    return torch.softmax(logits.float(), dim=1)[:, 1:]  # WMH, then other pathology for a 3-class model
 
 
-def predict_probability(net, array, device=None, tta=False, roi_size=None, precision="fp32",
-                        max_whole_voxels=12_000_000) -> np.ndarray:
-    """P(WMH) for a (z, y, x) float32 array; returns a float32 array of the same shape."""
+@dataclass
+class Prediction:
+    wmh: np.ndarray  # float32 P(WMH), the mean over the passes
+    pathology: Optional[np.ndarray] = None  # float32 P(other pathology): 3-class models only
+    uncertainty: Optional[np.ndarray] = None  # float32 standard deviation of P(WMH) over the flips, when asked
+
+
+def predict(net, array, device=None, tta=False, uncertainty=False, roi_size=None, precision="fp32",
+            max_whole_voxels=12_000_000) -> Prediction:
+    """P(WMH) (and P(other pathology)) for a (z, y, x) float32 array, each of the array's shape.
+
+    uncertainty=True predicts with the TTA flips (as tta=True) and also returns, per voxel, the
+    standard deviation of P(WMH) over the 4 passes. Why that measure: it is what the flips disagree
+    on, in the probability's own units (0 where every pass gives the same answer, at most 0.5), while
+    the entropy of the mean would light up every lesion border where all passes agree on 0.5.
+    """
     import torch
 
     if array.ndim != 3:
@@ -59,12 +77,23 @@ def predict_probability(net, array, device=None, tta=False, roi_size=None, preci
         roi_size = (128, 128, 128)
     net.eval()
     tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None, None].to(device)
-    flips = [()] + (list(TTA_FLIPS) if tta else [])
-    total = None
+    flips = [()] + (list(TTA_FLIPS) if tta or uncertainty else [])
+    total, wmh_passes = None, []
     with torch.no_grad():
         for axes in flips:
             x = torch.flip(tensor, axes) if axes else tensor
             prob = _forward(net, x, roi_size, precision)
             prob = torch.flip(prob, axes) if axes else prob
             total = prob if total is None else total + prob
-    return (total / len(flips))[0, 0].cpu().numpy().astype(np.float32)
+            if uncertainty:
+                wmh_passes.append(prob[0, 0].cpu())
+    mean = (total / len(flips))[0].cpu().numpy().astype(np.float32)
+    spread = torch.stack(wmh_passes).std(dim=0, unbiased=False).numpy().astype(np.float32) if uncertainty else None
+    return Prediction(wmh=mean[0], pathology=mean[1] if len(mean) > 1 else None, uncertainty=spread)
+
+
+def predict_probability(net, array, device=None, tta=False, roi_size=None, precision="fp32",
+                        max_whole_voxels=12_000_000) -> np.ndarray:
+    """P(WMH) for a (z, y, x) float32 array; returns a float32 array of the same shape."""
+    return predict(net, array, device, tta=tta, roi_size=roi_size, precision=precision,
+                   max_whole_voxels=max_whole_voxels).wmh

@@ -22,6 +22,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from .errors import InputError
+from .geometry import same_grid
 from .lesion_stats import wmh_voxels
 
 METRIC_KEYS = ("dsc", "sensitivity", "precision", "hd", "hd95", "avd",
@@ -37,8 +38,8 @@ SURFACES = {
     "in_plane": (np.ones((1, 3, 3), dtype=bool), 1),
     "3d": (ndimage.generate_binary_structure(3, 1), 0),
 }
+# A spacing given beside images must be theirs (geometry.py holds the tolerance of grid equality).
 GEOMETRY_TOLERANCE_MM = 1e-3
-DIRECTION_TOLERANCE = 1e-4
 
 
 def _format_vector(values) -> str:
@@ -46,13 +47,7 @@ def _format_vector(values) -> str:
 
 
 def _check_same_grid(pred, ref):
-    same = (
-        pred.GetSize() == ref.GetSize()
-        and np.allclose(pred.GetSpacing(), ref.GetSpacing(), atol=GEOMETRY_TOLERANCE_MM)
-        and np.allclose(pred.GetOrigin(), ref.GetOrigin(), atol=GEOMETRY_TOLERANCE_MM)
-        and np.allclose(pred.GetDirection(), ref.GetDirection(), atol=DIRECTION_TOLERANCE)
-    )
-    if not same:
+    if not same_grid(pred, ref):
         raise InputError(
             f"the prediction (size {_format_vector(pred.GetSize())}, spacing {_format_vector(pred.GetSpacing())} mm, "
             f"origin {_format_vector(np.round(pred.GetOrigin(), 3))}) and the reference (size "
@@ -149,6 +144,20 @@ def _lesion_detection(pred, ref):
     precision = n_true_pred / n_pred if n_pred else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
     return recall, precision, f1, n_ref, n_pred
+
+
+def dice(a, b) -> float:
+    """Dice of two masks (arrays or SimpleITK images; non-zero voxels are in); 1.0 when both are empty.
+
+    The plain overlap of two masks, for brain masks, validation and tests; compute_metrics gives the
+    challenge's DSC, which also leaves out reference voxels of label 2.
+    """
+    import SimpleITK as sitk
+
+    a, b = (sitk.GetArrayViewFromImage(x) if isinstance(x, sitk.Image) else np.asarray(x) for x in (a, b))
+    a, b = a > 0, b > 0
+    total = int(a.sum()) + int(b.sum())
+    return 1.0 if total == 0 else 2.0 * int(np.logical_and(a, b).sum()) / total
 
 
 def compute_metrics(pred, ref, spacing=None, *, surface="in_plane") -> dict:

@@ -23,6 +23,9 @@ WEIGHTS_FILE = "model.pt"
 CARD_FORMAT = 1
 BUNDLED_MODEL_NAME = "radiowmhseg-attention-vnet"
 ARCHITECTURES = ("AttentionVNet",)
+# The classes a network may output, in channel order: the dataset labels 0, 1 and 2 (datasets.py).
+# Models trained with label2 'class' output all three; the others the first two.
+LABEL_NAMES = ("background", "WMH", "other_pathology")
 
 
 @dataclass
@@ -128,6 +131,7 @@ def load_model(path=None, device="cpu") -> LoadedModel:
         hint = " (the bundled model is missing from this installation: reinstall RadioWMHSeg)" if path is None else ""
         raise ModelError(f"model folder {model_dir} does not exist{hint}")
     card = read_card(model_dir)
+    check_preprocessing(card)
     weights = model_dir / WEIGHTS_FILE
     if not weights.exists():
         raise ModelError(f"weights file {weights} is missing: the model folder is incomplete")
@@ -151,6 +155,55 @@ def load_model(path=None, device="cpu") -> LoadedModel:
     return LoadedModel(net=net, card=card, path=model_dir)
 
 
+def class_names(card: dict, net=None) -> list:
+    """The classes a model outputs, in channel order (cards before 'labels' existed: from the architecture)."""
+    if card.get("labels"):
+        return list(card["labels"])
+    config = (card.get("architecture") or {}).get("config") or getattr(net, "config", None) or {}
+    return list(LABEL_NAMES[: int(config.get("out_channels", 2))])
+
+
+def check_pathology_class(model=None):
+    """Refuse, before any work, a model (None, folder or LoadedModel) without the 'other pathology' class."""
+    if isinstance(model, LoadedModel):
+        card, net = model.card, model.net
+    else:
+        folder = Path(model) if model is not None else bundled_model_dir()
+        card, net = read_card(folder.parent if folder.name in (CARD_FILE, WEIGHTS_FILE) else folder), None
+    if LABEL_NAMES[2] not in class_names(card, net):
+        raise ModelError(f"the model '{card.get('name')}' has no 'other pathology' class, so no pathology mask can be "
+                         "made: use a 3-class model (trained with --label2 class) or leave the option out")
+
+
+def code_preprocessing() -> dict:
+    """The preprocessing this version gives the network: what a card's 'preprocessing' block must say."""
+    return {
+        "template": templates.TEMPLATE_NAME,
+        "crop_start": list(templates.CROP_START),
+        "crop_size": list(templates.CROP_SIZE),
+        "spacing_mm": 1.0,
+        "normalisation": "preprocessing.intensity.normalise_intensity",
+    }
+
+
+def check_preprocessing(card: dict):
+    """Refuse a model trained on other input than this version prepares (another template, crop box,
+    voxel size or normalisation): as in nnU-Net, the model folder says what its network was fed, and a
+    network fed anything else gives masks that look plausible and are wrong."""
+    name = card.get("name", "the model")
+    stated = card.get("preprocessing")
+    if not isinstance(stated, dict):
+        raise ModelError(f"the card of model '{name}' does not say how its input was prepared (no 'preprocessing' "
+                         "block): use a model folder made by RadioWMHSeg")
+    ours = code_preprocessing()
+    differing = [key for key in ours if stated.get(key) != ours[key]]  # JSON lists and numbers compare as such
+    if differing:
+        said = "; ".join(f"{key} {stated.get(key)} (this version: {ours[key]})" for key in differing)
+        raise ModelError(f"model '{name}' was trained on input prepared otherwise than this version prepares it "
+                         f"({said}): use it with the RadioWMHSeg version that made it, or train a new model with "
+                         "this version")
+
+
 def new_card(net, name: str, **sections) -> dict:
     """A model card for `net`: architecture and preprocessing filled in, other sections from kwargs."""
     card = {
@@ -158,13 +211,8 @@ def new_card(net, name: str, **sections) -> dict:
         "name": name,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "architecture": {"class": type(net).__name__, "config": copy.deepcopy(net.config)},
-        "preprocessing": {
-            "template": templates.TEMPLATE_NAME,
-            "crop_start": list(templates.CROP_START),
-            "crop_size": list(templates.CROP_SIZE),
-            "spacing_mm": 1.0,
-            "normalisation": "preprocessing.intensity.normalise_intensity",
-        },
+        "labels": class_names({}, net),
+        "preprocessing": code_preprocessing(),
         "training": {},
         "metrics": {},
         "parent": None,

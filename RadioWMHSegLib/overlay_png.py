@@ -13,6 +13,7 @@ import SimpleITK as sitk
 
 from . import safe_write
 from .errors import InputError
+from .geometry import same_grid
 from .lesion_stats import wmh_voxels
 
 MASK_COLOUR = "#ff3030"
@@ -33,13 +34,7 @@ def _display_oriented(image: sitk.Image) -> sitk.Image:
 def _on_image_grid(mask: sitk.Image, image: sitk.Image, name: str) -> sitk.Image:
     if mask.GetDimension() != 3:
         raise InputError(f"the {name} mask is not a 3D image: give a mask of the same scan")
-    same_grid = (
-        mask.GetSize() == image.GetSize()
-        and np.allclose(mask.GetSpacing(), image.GetSpacing(), atol=1e-3)
-        and np.allclose(mask.GetOrigin(), image.GetOrigin(), atol=1e-3)
-        and np.allclose(mask.GetDirection(), image.GetDirection(), atol=1e-4)
-    )
-    if same_grid:
+    if same_grid(mask, image):
         return mask
     # A mask on another grid (e.g. a reference at another resolution) is shown where it lies.
     return sitk.Resample(mask, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, mask.GetPixelID())

@@ -11,9 +11,9 @@ import os
 import platform
 import time
 
+from .choices import PRECISIONS
 from .errors import InputError
 
-PRECISIONS = ("auto", "fp32", "bf16")
 # bf16 must beat fp32 by this factor to be chosen: a tie is not worth the rounding.
 BF16_MIN_SPEEDUP = 1.2
 

@@ -157,6 +157,19 @@ def atomic_write_json(path, data, overwrite=False) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n", overwrite)
 
 
+def atomic_write_csv(path, rows, columns, overwrite=False) -> Path:
+    """A CSV table: a header of `columns`, then one line per dict of `rows` (keys not in columns left out,
+    missing ones empty). The one CSV writer of the library, so every table reads the same way."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return atomic_write_text(path, buffer.getvalue(), overwrite)
+
+
 def atomic_write_bytes_with(path, writer, overwrite=False, suffix=".tmp") -> Path:
     """Call writer(tmp_path) and move its result into place: for torch.save, matplotlib, etc."""
     return _write_through_temporary(Path(path), overwrite, suffix, writer, _verify_not_empty)

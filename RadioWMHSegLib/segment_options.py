@@ -2,37 +2,32 @@
 
 The Slicer panel builds one `SegmentOptions` from its parameters and hands it either to the
 in-process path (`RadioWMHSegLogic.segment`) or to the background job (`background_job.segment_job`),
-so the two paths cannot drift apart. The choices come from the library's own constants: a skull-strip
-method added to `skull_strip.METHODS` appears in the panel without further change. Importing this
-module loads neither torch nor any package that 3D Slicer lacks.
+so the two paths cannot drift apart. The choices and defaults come from choices.py, as the command
+line's do: a skull-strip method added there appears in the panel without further change. Importing
+this module loads neither torch nor any package that 3D Slicer lacks.
 """
 
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Optional
 
-from .device import DEVICE_CHOICES
+from .choices import (DEFAULT_MIN_LESION_MM3, DEFAULT_SEGMENT_PRECISION, DEFAULT_SKULL_STRIP_METHOD,  # noqa: F401
+                      DEFAULT_THRESHOLD, DEVICE_CHOICES, MAX_MIN_LESION_MM3, PRECISIONS, SKULL_STRIP_METHODS)
 from .errors import InputError
-from .precision import PRECISIONS
-from .preprocessing.skull_strip import METHODS as SKULL_STRIP_METHODS
-
-# Same values as segment.py (a test keeps them equal); repeated so that the panel loads without torch.
-DEFAULT_THRESHOLD = 0.5
-DEFAULT_MIN_LESION_MM3 = 3.0
-MAX_MIN_LESION_MM3 = 1000.0
 
 
 @dataclass(frozen=True)
 class SegmentOptions:
     skull_stripped: bool = False  # the input holds the brain only: no skull stripping
-    skull_strip_method: str = "auto"  # one of SKULL_STRIP_METHODS
+    skull_strip_method: str = DEFAULT_SKULL_STRIP_METHOD  # one of SKULL_STRIP_METHODS
     device: str = "auto"  # one of DEVICE_CHOICES
     threshold: float = DEFAULT_THRESHOLD  # probability above which a voxel is WMH
     min_lesion_mm3: float = DEFAULT_MIN_LESION_MM3  # smaller connected lesions are dropped
     tta: bool = False  # test-time flips (slower, smoother)
-    precision: str = "fp32"  # network arithmetic, one of PRECISIONS ('auto': bf16 where this machine is faster in it)
+    precision: str = DEFAULT_SEGMENT_PRECISION  # network arithmetic, one of PRECISIONS ('auto': bf16 where this machine is faster in it)
     model: Optional[Any] = None  # None: the bundled model; a model folder; in process also a model_io.LoadedModel
     probability: bool = False  # also give the probability map
+    uncertainty: bool = False  # also give the flip uncertainty map and score (predicts with the TTA flips)
 
     def __post_init__(self):
         if self.skull_strip_method not in SKULL_STRIP_METHODS:
@@ -53,7 +48,7 @@ class SegmentOptions:
         return {"skull_stripped": bool(self.skull_stripped), "skull_strip_method": self.skull_strip_method,
                 "device": self.device, "threshold": float(self.threshold),
                 "min_lesion_mm3": float(self.min_lesion_mm3), "tta": bool(self.tta), "precision": self.precision,
-                "model": self.model}
+                "model": self.model, "uncertainty": bool(self.uncertainty)}
 
     def command_arguments(self) -> list:
         """Options of `radiowmhseg segment` that ask for the same segmentation (outputs not included)."""

@@ -11,6 +11,7 @@ import vtk
 from vtk.util import numpy_support
 
 from .errors import InputError
+from .geometry import same_grid
 
 LPS_FROM_RAS = np.diag([-1.0, -1.0, 1.0])  # its own inverse
 
@@ -94,13 +95,6 @@ def sitk_to_volume_node(image: sitk.Image, scene, name, labelmap=False, node=Non
     node.SetIJKToRASMatrix(_numpy_to_matrix(_ijk_to_ras_from_image(image)))
     node.SetAndObserveImageData(_array_to_image_data(sitk.GetArrayFromImage(image)))
     return node
-
-
-def same_grid(image: sitk.Image, reference: sitk.Image, tolerance=1e-4) -> bool:
-    return (image.GetSize() == reference.GetSize()
-            and np.allclose(image.GetSpacing(), reference.GetSpacing(), atol=tolerance)
-            and np.allclose(image.GetOrigin(), reference.GetOrigin(), atol=tolerance * 100)
-            and np.allclose(image.GetDirection(), reference.GetDirection(), atol=tolerance))
 
 
 def on_grid_of(mask: sitk.Image, reference: sitk.Image) -> sitk.Image:

@@ -19,6 +19,7 @@ except ImportError:  # pragma: no cover - Python < 3.8
     Protocol = object
 
 from . import background_job
+from .choices import DEFAULT_STRATEGY, FINETUNE_DEFAULTS
 from .errors import InputError
 
 CANCEL_GRACE_SECONDS = 3.0  # after a Cancel, the watchdog has this long to stop the job before it is killed
@@ -75,12 +76,17 @@ class JobLogic:
             raise
         self._start(arguments, job_dir, lambda: logic.loadJobResult(volume_node, outputs, options), finished)
 
-    def start_finetune(self, dataset_dir, run_dir, *, from_model=None, strategy="all", epochs=20, device="auto",
-                       on_success=None, finished=None):
+    def start_finetune(self, dataset_dir, run_dir, *, from_model=None, strategy=DEFAULT_STRATEGY,
+                       epochs=FINETUNE_DEFAULTS["epochs"], device="auto", on_success=None, finished=None):
         """Fine-tune on a dataset folder in a background job; on_success() runs when it ends well."""
         arguments = background_job.finetune_job(dataset_dir, run_dir, from_model=from_model, strategy=strategy,
                                                 epochs=epochs, device=device)
         self._start(arguments, self._new_job_dir("RadioWMHSeg-finetune-"), on_success or (lambda: None), finished)
+
+    def start_rank(self, inputs, results_dir, options, on_success=None, finished=None):
+        """Segment FLAIRs with uncertainty into results_dir and rank them (`radiowmhseg rank`) in a background job."""
+        arguments = background_job.rank_job(inputs, results_dir, options)
+        self._start(arguments, self._new_job_dir("RadioWMHSeg-rank-"), on_success or (lambda: None), finished)
 
     def cancel(self):
         """Ask the running job to stop (its watchdog ends it at once); kill it if it has not stopped in time."""

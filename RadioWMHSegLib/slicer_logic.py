@@ -23,7 +23,8 @@ from .slicer_geometry import on_grid_of, on_grid_of_float, same_grid, sitk_to_vo
 from .slicer_nodes import (place_next_to, read_segmentation_file, read_volume_file, remove_node, set_lesion_table,
                            write_node_file)
 from .slicer_segments import (WMH_COLOR, WMH_SEGMENT_NAME, WMH_TERMINOLOGY, ensure_segmentation_converters,
-                              labelmap_node_to_sitk, segment_to_sitk, set_mask_to_segment, wmh_segment_id)
+                              labelmap_node_to_sitk, pathology_segment_id, segment_to_sitk, set_mask_to_segment,
+                              wmh_segment_id)
 
 __all__ = ["RadioWMHSegLogic", "SegmentOptions", "DEFAULT_THRESHOLD", "DEFAULT_MIN_LESION_MM3", "WMH_SEGMENT_NAME",
            "WMH_COLOR", "WMH_TERMINOLOGY", "flair_case_id", "volume_to_sitk", "sitk_to_volume_node", "same_grid",
@@ -36,6 +37,7 @@ __all__ = ["RadioWMHSegLogic", "SegmentOptions", "DEFAULT_THRESHOLD", "DEFAULT_M
 ORIGINAL_PREDICTION_ROLE = "RadioWMHSegOriginalPrediction"
 LESION_TABLE_ROLE = "RadioWMHSegLesionTable"
 PROBABILITY_ROLE = "RadioWMHSegProbability"
+UNCERTAINTY_ROLE = "RadioWMHSegUncertainty"
 ATTRIBUTE_PREFIX = "RadioWMHSeg."
 CASE_ID_ATTRIBUTE = ATTRIBUTE_PREFIX + "CaseId"  # on a volume loaded from a dataset: its case_id
 
@@ -78,19 +80,23 @@ class RadioWMHSegLogic:
                                **options.segment_image_arguments())
         parameters = dict(_options_record(options), device=result.record.get("device"),
                           skull_strip=_stage_parameters(result.record, "skull_strip"))
+        stats = dict(result.stats.to_dict(), **({"uncertainty": result.uncertainty_score} if result.uncertainty_score else {}))
         return self.loadResult(volumeNode, result.mask,
                                probability=result.probability if options.probability else None,
-                               stats=result.stats.to_dict(), modelInfo=result.record.get("model"),
-                               parameters=parameters, quality=result.record.get("quality"))
+                               stats=stats, modelInfo=result.record.get("model"),
+                               parameters=parameters, quality=result.record.get("quality"),
+                               uncertainty=result.uncertainty, pathology=result.pathology_mask)
 
     def loadResult(self, volumeNode, mask, probability=None, stats=None, modelInfo=None, parameters=None,
-                   keepOriginal=True, quality=None):
+                   keepOriginal=True, quality=None, uncertainty=None, pathology=None):
         """Turn a mask on the volume's grid (and optional probability map) into result nodes.
 
         Creates the segmentation "<input> WMH" (segment WMH, colour, terminology, closed surface,
         reference geometry = the volume), a hidden labelmap keeping the mask as the model's original
         prediction for later export (keepOriginal), the lesion table, and the probability volume if given.
         quality: segment_image's record["quality"] ({"warnings": [...], ...}), kept for the panel.
+        uncertainty: the flip uncertainty map, loaded as a volume; pathology: a 3-class model's other-pathology
+        mask, loaded as a second segment beside WMH (exportCase writes it as label 2).
         """
         scene = volumeNode.GetScene()
         ensure_segmentation_converters(scene)
@@ -103,18 +109,23 @@ class RadioWMHSegLogic:
         segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(volumeNode)
         segment_id = wmh_segment_id(segmentation_node, create=True)
         set_mask_to_segment(segmentation_node, mask, segment_id)
+        if pathology is not None:
+            set_mask_to_segment(segmentation_node, on_grid_of(pathology, reference),
+                                pathology_segment_id(segmentation_node, create=True))
         segmentation_node.CreateClosedSurfaceRepresentation()
         place_next_to(segmentation_node, volumeNode)
 
         if keepOriginal:
             self.setOriginalPrediction(segmentation_node, volumeNode, mask)
 
-        if probability is not None:
-            probability_node = sitk_to_volume_node(on_grid_of_float(probability, reference), scene,
-                                                   f"{segmentation_node.GetName()} probability")
-            probability_node.CreateDefaultDisplayNodes()
-            place_next_to(probability_node, volumeNode)
-            segmentation_node.SetNodeReferenceID(PROBABILITY_ROLE, probability_node.GetID())
+        for image, role, label in ((probability, PROBABILITY_ROLE, "probability"),
+                                   (uncertainty, UNCERTAINTY_ROLE, "uncertainty")):
+            if image is not None:
+                node = sitk_to_volume_node(on_grid_of_float(image, reference), scene,
+                                           f"{segmentation_node.GetName()} {label}")
+                node.CreateDefaultDisplayNodes()
+                place_next_to(node, volumeNode)
+                segmentation_node.SetNodeReferenceID(role, node.GetID())
 
         segmentation_node.SetAttribute(ATTRIBUTE_PREFIX + "InputVolume", volumeNode.GetID())
         segmentation_node.SetAttribute(ATTRIBUTE_PREFIX + "Model", json.dumps(modelInfo or {}))
@@ -172,6 +183,8 @@ class RadioWMHSegLogic:
         if not stats:
             return "no statistics: press Update statistics"
         lines = [f"{stats['total_volume_ml']:.2f} mL in {stats['count']} lesion{'' if stats['count'] == 1 else 's'}"]
+        if stats.get("uncertainty"):
+            lines.append(f"Uncertain (model unsure): {stats['uncertainty']['uncertain_volume_ml']:.2f} mL")
         return "\n".join(lines + [f"Warning: {w}" for w in self.qualityWarnings(segmentationNode)])
 
     def updateStatistics(self, segmentationNode, volumeNode, minLesionMm3=0.0) -> dict:
@@ -180,6 +193,8 @@ class RadioWMHSegLogic:
 
         mask = segment_to_sitk(segmentationNode, volumeNode)
         stats = compute_lesion_stats(mask, min_lesion_mm3=minLesionMm3).to_dict()
+        if self.statistics(segmentationNode).get("uncertainty"):  # the model's, unchanged by an edit
+            stats["uncertainty"] = self.statistics(segmentationNode)["uncertainty"]
         self._store_statistics(segmentationNode, stats)
         return stats
 
@@ -188,6 +203,9 @@ class RadioWMHSegLogic:
 
     def probabilityVolume(self, segmentationNode):
         return segmentationNode.GetNodeReference(PROBABILITY_ROLE)
+
+    def uncertaintyVolume(self, segmentationNode):
+        return segmentationNode.GetNodeReference(UNCERTAINTY_ROLE)
 
     def originalPrediction(self, segmentationNode):
         """The hidden labelmap holding the model's mask before any editing (None if not made here)."""
@@ -233,7 +251,7 @@ class RadioWMHSegLogic:
         if not datasetDir:
             raise InputError("no dataset folder was given: choose the folder that collects the training cases")
         image = volume_to_sitk(volumeNode)
-        label = segment_to_sitk(segmentationNode, volumeNode)
+        label = _label_with_pathology(segmentationNode, volumeNode)
         prediction = self._original_as_sitk(volumeNode, segmentationNode, originalPrediction)
         model = self.modelInfo(segmentationNode)
         case_id = volumeNode.GetAttribute(CASE_ID_ATTRIBUTE) or flair_case_id(image)
@@ -246,9 +264,12 @@ class RadioWMHSegLogic:
             "model_weights_sha256": model.get("weights_sha256"),
             "source": "3D Slicer RadioWMHSeg module",
             "input_volume": volumeNode.GetName(),
-            "wmh_volume_ml": round(float(np.count_nonzero(sitk.GetArrayViewFromImage(label)))
+            "wmh_volume_ml": round(float(np.count_nonzero(sitk.GetArrayViewFromImage(label) == 1))
                                    * float(np.prod(label.GetSpacing())) / 1000.0, 4),
         }
+        if pathology_segment_id(segmentationNode):
+            metadata["other_pathology_volume_ml"] = round(float(np.count_nonzero(sitk.GetArrayViewFromImage(label) == 2))
+                                                          * float(np.prod(label.GetSpacing())) / 1000.0, 4)
         if prediction is not None:
             metadata["dice_original_vs_corrected"] = round(float(compute_metrics(prediction, label)["dsc"]), 4)
         name = safe_write.safe_name(caseName or volumeNode.GetName())
@@ -280,13 +301,16 @@ class RadioWMHSegLogic:
         document = json.loads(Path(outputs["stats"]).read_text(encoding="utf-8"))
         stats = {key: document[key] for key in ("total_volume_ml", "count", "min_lesion_mm3", "lesions") if key in document}
         processing = document.get("processing", {})
-        probability = sitk.ReadImage(str(outputs["probability"])) if outputs.get("probability") else None
+        probability, uncertainty, pathology = (sitk.ReadImage(str(outputs[k])) if outputs.get(k) else None
+                                               for k in ("probability", "uncertainty", "pathology"))
+        if document.get("uncertainty"):
+            stats["uncertainty"] = document["uncertainty"]
         parameters = _options_record(options) if options is not None else {}
         parameters.update(_stage_parameters(processing, "map_back_and_threshold"))
         parameters.update(device=processing.get("device"), skull_strip=_stage_parameters(processing, "skull_strip"))
         return self.loadResult(volumeNode, sitk.ReadImage(str(outputs["mask"])), probability=probability, stats=stats,
                                modelInfo=processing.get("model"), parameters=parameters,
-                               quality=processing.get("quality"))
+                               quality=processing.get("quality"), uncertainty=uncertainty, pathology=pathology)
 
     def loadDatasetCase(self, imagePath, scene=None):
         """Load the exported case whose image (imagesTr/<case>_0000.nii.gz) is given, with its label."""
@@ -318,16 +342,28 @@ class RadioWMHSegLogic:
         from .lesion_stats import compute_lesion_stats
 
         label = read_volume_file(labelPath, scene, labelmap=True)
-        mask = labelmap_node_to_sitk(label, volume_node)
+        values = on_grid_of(volume_to_sitk(label, pixel_type=None), volume_to_sitk(volume_node, pixel_type=None))
         remove_node(label)
+        mask = sitk.Cast(values == 1, sitk.sitkUInt8)  # label 2 (other pathology) is its own segment, not WMH
+        pathology = sitk.Cast(values == 2, sitk.sitkUInt8) if sitk.GetArrayViewFromImage(values).max() >= 2 else None
         segmentation_node = self.loadResult(volume_node, mask, stats=compute_lesion_stats(mask).to_dict(),
                                             modelInfo={"name": modelName, "exported_label": str(labelPath)},
-                                            keepOriginal=False)
+                                            keepOriginal=False, pathology=pathology)
         if predictionPath:
             prediction_node = read_volume_file(predictionPath, scene, labelmap=True)
             self.setOriginalPrediction(segmentation_node, volume_node, labelmap_node_to_sitk(prediction_node, volume_node))
             remove_node(prediction_node)
         return volume_node, segmentation_node
+
+
+def _label_with_pathology(segmentation_node, volume_node) -> sitk.Image:
+    """The training label on the volume's grid: 1 where WMH, 2 where the other-pathology segment (kept) says so."""
+    label = segment_to_sitk(segmentation_node, volume_node)
+    segment_id = pathology_segment_id(segmentation_node)
+    if segment_id:  # pathology wins where both were painted, as segment_image never calls WMH inside it
+        pathology = segment_to_sitk(segmentation_node, volume_node, segment_id)
+        label = sitk.Cast(sitk.Mask(label, pathology, maskingValue=1, outsideValue=0) + pathology * 2, sitk.sitkUInt8)
+    return label
 
 
 def _options_record(options) -> dict:

@@ -11,6 +11,7 @@ from pathlib import Path
 import vtk
 
 from . import safe_write
+from .choices import MASK_ENDINGS
 from .errors import InputError
 from .slicer_segments import ensure_segmentation_converters
 
@@ -126,7 +127,7 @@ def remove_node(node):
 
 def _stem(path) -> str:
     name = Path(path).name
-    for ending in (".seg.nrrd", ".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd"):
+    for ending in MASK_ENDINGS:
         if name.lower().endswith(ending):
             return name[: -len(ending)]
     return Path(path).stem

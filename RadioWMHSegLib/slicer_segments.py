@@ -1,4 +1,4 @@
-"""The WMH segment of a segmentation node: its name, colour and terminology, and masks in and out of it.
+"""The WMH segment (and a 3-class model's other-pathology segment) of a segmentation node: names, colours, masks in and out.
 
 A segment's binary labelmap may be a layer shared with other segments (each with its own label
 value) and cropped to the segment; `segment_to_sitk` always returns the segment alone on the
@@ -27,6 +27,9 @@ WMH_TERMINOLOGY = (
     "~SCT^68523003^Cerebral white matter"
     "~^^"
 )
+# Label 2 of the datasets (tumour, oedema, resection cavity): what a 3-class model finds beside WMH.
+PATHOLOGY_SEGMENT_NAME = "Tumour / oedema, not WMH"
+PATHOLOGY_COLOR = (0.35, 0.55, 1.0)  # blue: far from WMH's yellow
 
 
 def ensure_segmentation_converters(scene):
@@ -48,13 +51,15 @@ def _oriented_image_from_sitk(mask: sitk.Image):
 
 
 def wmh_segment_id(segmentation_node, create=False):
-    """ID of the WMH segment (by name, else the only segment); None when absent and not created."""
+    """ID of the WMH segment (by name, else the only segment but the pathology one); None when absent and not created."""
     segmentation = segmentation_node.GetSegmentation()
     segment_id = segmentation.GetSegmentIdBySegmentName(WMH_SEGMENT_NAME)
     if segment_id:
         return segment_id
-    if segmentation.GetNumberOfSegments() == 1:
-        return segmentation.GetNthSegmentID(0)
+    others = [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())]
+    others = [i for i in others if segmentation.GetSegment(i).GetName() != PATHOLOGY_SEGMENT_NAME]
+    if len(others) == 1:
+        return others[0]
     if not create:
         return None
     segment_id = segmentation.AddEmptySegment(WMH_SEGMENT_NAME, WMH_SEGMENT_NAME, WMH_COLOR)
@@ -64,6 +69,15 @@ def wmh_segment_id(segmentation_node, create=False):
     else:  # older Slicer versions keep the terminology as a plain tag
         segment.SetTag(segment.GetTerminologyEntryTagName(), WMH_TERMINOLOGY)
     return segment_id
+
+
+def pathology_segment_id(segmentation_node, create=False):
+    """ID of the other-pathology segment (by name); None when absent and not created."""
+    segmentation = segmentation_node.GetSegmentation()
+    segment_id = segmentation.GetSegmentIdBySegmentName(PATHOLOGY_SEGMENT_NAME)
+    if segment_id or not create:
+        return segment_id or None
+    return segmentation.AddEmptySegment("other_pathology", PATHOLOGY_SEGMENT_NAME, PATHOLOGY_COLOR)
 
 
 def set_mask_to_segment(segmentation_node, mask: sitk.Image, segment_id):

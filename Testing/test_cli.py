@@ -17,8 +17,10 @@ def run_cli(*args):
 def test_help_lists_every_command():
     out = run_cli("--help")
     assert out.returncode == 0
-    for command in ("segment", "evaluate", "info", "dataset"):
+    for command in ("segment", "evaluate", "info", "dataset", "rank"):
         assert command in out.stdout
+    out = run_cli("rank", "--help")
+    assert out.returncode == 0 and "radiowmhseg rank" in out.stdout and "--results" in out.stdout, out.stderr
     for action in ("create", "add", "check", "split"):
         out = run_cli("dataset", action, "--help")
         assert out.returncode == 0 and f"radiowmhseg dataset {action}" in out.stdout, out.stderr

@@ -4,7 +4,7 @@ import csv
 
 import pytest
 
-from test_training import make_tiny_dataset, tiny_options
+from tiny_datasets import make_tiny_dataset, tiny_options
 
 STRATEGIES = ("all", "decoder", "last", "scratch", "mixed")
 

@@ -446,7 +446,7 @@ def test_a_cohort_rerun_with_other_settings_is_not_taken_for_done(tmp_path, coho
     assert set(_statuses(segment_cohort([cohort], out, model=fake_model, show_progress=False)).values()) == {"skipped"}
     rows = segment_cohort([cohort], out, model=fake_model, show_progress=False, threshold=0.3)
     assert set(_statuses(rows).values()) == {"refused"}
-    assert "threshold 0.5 (now 0.3)" in rows[0]["message"] and "--overwrite" in rows[0]["message"]
+    assert "(threshold 0.5, now 0.3)" in rows[0]["message"] and "--overwrite" in rows[0]["message"]
     assert (out / "a_wmh.nii.gz").read_bytes() == first  # kept, and said so
 
     rows = segment_cohort([cohort], out, model=fake_model, show_progress=False, threshold=0.3, overwrite=True)

@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from test_training import TINY_NET, make_tiny_dataset, tiny_options
+from tiny_datasets import TINY_NET, make_tiny_dataset, tiny_options
 
 
 def _sha256_of_folder(folder):
@@ -30,7 +30,7 @@ def source_model(tmp_path):
 
 
 def _finetune(strategy, target_dataset, source_model, tmp_path, **extra):
-    from RadioWMHSegLib.training.transfer import finetune
+    from RadioWMHSegLib.training.finetune import finetune
 
     options = tiny_options(epochs=1, steps_per_epoch=2, val_cases=0, cache_root=tmp_path / "cache")
     options.pop("channels"), options.pop("convs")  # the architecture comes from the source model
@@ -133,7 +133,7 @@ def test_frozen_parts_stay_in_eval_mode_while_training():
 
 def test_bad_strategy_choices_are_clear_errors(target_dataset, source_model, tmp_path):
     from RadioWMHSegLib.errors import InputError, ModelError
-    from RadioWMHSegLib.training.transfer import finetune
+    from RadioWMHSegLib.training.finetune import finetune
 
     with pytest.raises(InputError, match="strategy"):
         finetune(target_dataset, tmp_path / "r1", source_model=source_model, strategy="everything")

@@ -392,7 +392,10 @@ the bundled sample FLAIR (resampled to 2 mm so that a full run takes seconds); r
 `python benchmarks/bench_reliability.py --out docs/reliability.md` (the full-disk and read-only rows
 mount a small tmpfs and need root; elsewhere they say "not run"). The interrupt row raises
 KeyboardInterrupt in the stats write, which is what Ctrl-C at that moment does. The cohort rows run
-one after another in the same folder.
+one after another in the same folder. Times (s) are wall clock on a machine shared with other jobs:
+only their order matters (a refusal before any work takes a second or two, a full run minutes). A
+warning from the preprocessing itself (brain volume, registration scale: `preprocessing/quality.py`)
+appears where the pipeline raised it, on the synthetic sample too.
 """
 
 INTERRUPT = """
@@ -436,9 +439,13 @@ def run_case(name, build, scratch: Path) -> dict:
                 leave = _baseline_mask_bytes(scratch) + 4096
             fill(mount[0], leave)
             before = set(os.listdir(listed))
-        env = {**os.environ, "PYTHONPATH": str(REPOSITORY)}
+        env = {**os.environ, "PYTHONPATH": str(REPOSITORY), "PYTHONIOENCODING": "utf-8"}
         start = time.perf_counter()
-        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=900, env=env)
+        try:
+            done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, encoding="utf-8",
+                                  errors="replace", timeout=1800, env=env)
+        except subprocess.TimeoutExpired:
+            done = subprocess.CompletedProcess(command, "timeout", "", "(still running after 30 minutes: stopped)")
         seconds = time.perf_counter() - start
         present = set(os.listdir(listed)) if listed.exists() else set()
         # The files the run left (for a cohort: every file in its output folder, old ones included).
@@ -464,7 +471,8 @@ def _cell(text):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="markdown file for the table (default: print it)")
-    parser.add_argument("--only", nargs="+", help="run only these cases (names as --list prints them)")
+    parser.add_argument("--only", nargs="+", help="run only these cases (names as --list prints them); with --out, "
+                        "their rows replace those of the same cases in the existing table, the others are kept")
     parser.add_argument("--list", action="store_true", help="list the cases and stop")
     args = parser.parse_args()
     if args.list:
@@ -472,6 +480,7 @@ def main():
             print(f"{name}: {title}")
         return
     selected = [c for c in CASES if not args.only or c[0] in args.only]
+    kept = previous_rows(args.out) if args.out and args.only else {}
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_reliability_") as tmp:
         scratch = Path(tmp)
@@ -480,22 +489,45 @@ def main():
             result = run_case(name, build, scratch)
             print(f"    exit {result['code']}, {result['seconds']} s: {result['message'][:160]}", file=sys.stderr)
             rows.append((number, title, result))
+            if args.out:  # the table so far, so that a long run is never lost
+                write_page(rows, args.out, kept)
+    if args.out:
+        write_page(rows, args.out, kept)
+        print(f"table written to {args.out}", file=sys.stderr)
+    else:
+        print(table_of(rows))
+
+
+def previous_rows(path) -> dict:
+    """{title cell: the rest of its row} of the table already in path (for --only)."""
+    rows = {}
+    if path and Path(path).exists():
+        for line in Path(path).read_text().splitlines():
+            match = re.match(r"^\| \d+ \| (.*?) \| (`.*)$", line)
+            if match:
+                rows[match.group(1)] = match.group(2)
+    return rows
+
+
+def table_of(rows, kept=None) -> str:
     import torch
 
     lines = [
         "| # | input or situation | command | what the tool does (its own words, progress left out) | exit | outputs left | s |",
         "|---|---|---|---|---|---|---|",
     ]
-    for number, title, r in rows:
-        lines.append(f"| {number} | {_cell(title)} | `{_cell(r['shown'])}` | {_cell(r['message'])} | {r['code']} | "
-                     f"{_cell(r['outputs'])} | {r['seconds']} |")
+    fresh = {_cell(title): f"`{_cell(r['shown'])}` | {_cell(r['message'])} | {r['code']} | {_cell(r['outputs'])} | "
+                           f"{r['seconds']} |" for _, title, r in rows}
+    ordered = [_cell(title) for _, title, _ in CASES]
+    merged = {**(kept or {}), **fresh}
+    for number, title in enumerate([t for t in ordered if t in merged], 1):
+        lines.append(f"| {number} | {title} | {merged[title]}")
     machine = f"{os.cpu_count()} cores, torch {torch.__version__}, {time.strftime('%Y-%m-%d')}"
-    table = "\n".join(lines) + f"\n\nProduced by `python benchmarks/bench_reliability.py --out docs/reliability.md` ({machine}).\n"
-    if args.out:
-        Path(args.out).write_text(PAGE + "\n" + table)
-        print(f"table written to {args.out}", file=sys.stderr)
-    else:
-        print(table)
+    return "\n".join(lines) + f"\n\nProduced by `python benchmarks/bench_reliability.py --out docs/reliability.md` ({machine}).\n"
+
+
+def write_page(rows, path, kept=None):
+    Path(path).write_text(PAGE + "\n" + table_of(rows, kept))
 
 
 if __name__ == "__main__":

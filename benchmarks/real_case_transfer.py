@@ -36,8 +36,8 @@ def score_raw(model_dir, case, device="cpu") -> dict:
     from RadioWMHSegLib.metrics import compute_metrics
     from RadioWMHSegLib.segment import segment_image
 
-    image = read_flair(case.image)
-    reference = read_label(case.label)
+    image = read_flair(case.image_path)
+    reference = read_label(case.label_path)
     reference = sitk.Cast(reference == 1, sitk.sitkUInt8)  # label 2 is not WMH
     result = segment_image(image, model=model_dir, device=device)
     metrics = compute_metrics(result.mask, reference)

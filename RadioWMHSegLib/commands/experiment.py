@@ -1,13 +1,16 @@
 """`radiowmhseg experiment`: the published comparison of transfer strategies and training-set sizes."""
 
-from ..precision import PRECISIONS
-from .pretrain import patch_size_of
+from ..choices import (DEVICE_CHOICES, EXPERIMENT_DEFAULTS, FINETUNE_DEFAULTS, GRIDS, LABEL2_MODES, PRECISIONS,
+                       STRATEGIES, TRAINING_DEFAULTS)
+from .pretrain import lr_default_text, lr_text, patch_size_of
+
+_F, _P, _E = FINETUNE_DEFAULTS, TRAINING_DEFAULTS, EXPERIMENT_DEFAULTS
 
 
 def add_parser(subparsers, name):
     p = subparsers.add_parser(
         name,
-        help="compare transfer strategies (all, decoder, last, scratch, mixed) for several training sizes",
+        help=f"compare transfer strategies ({', '.join(STRATEGIES)}) for several training sizes",
         description="Pre-train once on the source data (or use --pretrained), then for each training size N and "
         "strategy fine-tune on the first N target cases and score on the last --n-test target cases. Writes "
         "results.csv (one row per run and test case), table.md / table.csv (mean ± sd of DSC, sensitivity, "
@@ -18,29 +21,35 @@ def add_parser(subparsers, name):
                    help="source dataset(s): pre-training and the 'mixed' strategy")
     p.add_argument("--target", required=True, metavar="DATASET", help="target dataset (training cases first, test cases last)")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="experiment folder")
-    p.add_argument("--n-train", type=int, nargs="+", default=[5, 9], help="training-set sizes (default 5 9)")
-    p.add_argument("--n-test", type=int, default=11, help="held-out test cases, the last of the target (default 11)")
+    p.add_argument("--n-train", type=int, nargs="+", default=list(_E["n_train"]),
+                   help=f"training-set sizes (default {' '.join(map(str, _E['n_train']))})")
+    p.add_argument("--n-test", type=int, default=_E["n_test"],
+                   help=f"held-out test cases, the last of the target (default {_E['n_test']})")
     p.add_argument("--fold", type=int, metavar="N", help="use fold N of the target's splits.json ('radiowmhseg dataset "
                    "split'): training cases from its train list, its val cases as the test cases (--n-test ignored)")
-    p.add_argument("--strategies", nargs="+", default=["all", "decoder", "last", "scratch", "mixed"],
-                   choices=["all", "decoder", "last", "scratch", "mixed"])
+    p.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
     p.add_argument("--pretrained", metavar="MODEL_DIR", help="use this source model instead of pre-training")
-    p.add_argument("--epochs", type=int, default=20, help="epochs of each fine-tuning run (default 20)")
-    p.add_argument("--steps-per-epoch", type=int, default=100, help="steps per fine-tuning epoch (default 100)")
-    p.add_argument("--lr", type=float, help="one learning rate for all strategies (default: 1e-4 all/decoder, 1e-3 others)")
-    p.add_argument("--pretrain-epochs", type=int, default=50, help="epochs of the source pre-training (default 50)")
-    p.add_argument("--pretrain-steps-per-epoch", type=int, default=250, help="steps per pre-training epoch (default 250)")
-    p.add_argument("--pretrain-lr", type=float, default=1e-3, help="pre-training learning rate (default 1e-3)")
+    p.add_argument("--epochs", type=int, default=_F["epochs"], help=f"epochs of each fine-tuning run (default {_F['epochs']})")
+    p.add_argument("--steps-per-epoch", type=int, default=_F["steps_per_epoch"],
+                   help=f"steps per fine-tuning epoch (default {_F['steps_per_epoch']})")
+    p.add_argument("--lr", type=float,
+                   help=f"one learning rate for all strategies (default: {lr_default_text(STRATEGIES)})")
+    p.add_argument("--pretrain-epochs", type=int, default=_P["epochs"],
+                   help=f"epochs of the source pre-training (default {_P['epochs']})")
+    p.add_argument("--pretrain-steps-per-epoch", type=int, default=_P["steps_per_epoch"],
+                   help=f"steps per pre-training epoch (default {_P['steps_per_epoch']})")
+    p.add_argument("--pretrain-lr", type=float, default=_P["lr"], help=f"pre-training learning rate (default {lr_text(_P['lr'])})")
     p.add_argument("--channels", type=int, nargs="+", help="network widths per level for pre-training (default 8 16 32 64 128)")
     p.add_argument("--convs", type=int, nargs="+", help="convolutions per level for pre-training (default 1 2 2 2 2)")
-    p.add_argument("--patch-size", type=int, nargs="+", default=[64], help="patch side(s) (default 64)")
-    p.add_argument("--batch-size", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--label2", default="background", choices=["foreground", "background", "ignore"])
+    p.add_argument("--patch-size", type=int, nargs="+", default=list(_F["patch_size"]),
+                   help=f"patch side(s) (default {' '.join(map(str, _F['patch_size']))})")
+    p.add_argument("--batch-size", type=int, default=_F["batch_size"])
+    p.add_argument("--seed", type=int, default=_F["seed"])
+    p.add_argument("--label2", default=_F["label2"], choices=LABEL2_MODES)
     p.add_argument("--dropout", type=float, default=None)
-    p.add_argument("--precision", default="auto", choices=PRECISIONS)
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--grid", default="crop", choices=["crop", "as_is"])
+    p.add_argument("--precision", default=_F["precision"], choices=PRECISIONS)
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    p.add_argument("--grid", default=_F["grid"], choices=GRIDS)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=run)
     return p

@@ -1,6 +1,7 @@
 """`radiowmhseg finetune`: adapt a trained model to a target dataset with one transfer strategy."""
 
-from .pretrain import add_training_options, training_options
+from ..choices import DEFAULT_STRATEGY, FINETUNE_DEFAULTS, STRATEGIES
+from .pretrain import add_training_options, lr_default_text, training_options
 
 
 def add_parser(subparsers, name):
@@ -16,8 +17,8 @@ def add_parser(subparsers, name):
     p.add_argument("dataset", metavar="DATASET", help="target dataset folder (dataset.json, imagesTr/, labelsTr/)")
     p.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="run folder (checkpoints, logs)")
     p.add_argument("--from", dest="source_model", metavar="MODEL_DIR", help="source model folder (default: the bundled model)")
-    p.add_argument("--strategy", default="all", choices=["all", "decoder", "last", "scratch", "mixed"],
-                   help="transfer strategy (default all)")
+    p.add_argument("--strategy", default=DEFAULT_STRATEGY, choices=STRATEGIES,
+                   help=f"transfer strategy (default {DEFAULT_STRATEGY})")
     p.add_argument("--source", dest="source_datasets", nargs="+", default=[], metavar="DATASET",
                    help="source dataset(s) trained on together with the target (strategy mixed)")
     p.add_argument("--models-dir", help="where the fine-tuned model folder is written (default: the user's model folder)")
@@ -25,14 +26,13 @@ def add_parser(subparsers, name):
     p.add_argument("--fold", type=int, metavar="N",
                    help="train on fold N's train cases of DATASET/splits.json ('radiowmhseg dataset split') and "
                         "validate on all its val cases (--val-cases 0: no validation)")
-    add_training_options(p, lr_default_text="1e-4 for all/decoder, 1e-3 for last/scratch/mixed",
-                         defaults={"epochs": 20, "steps_per_epoch": 100, "val_cases": 1})
+    add_training_options(p, lr_default_text=lr_default_text(STRATEGIES), defaults=FINETUNE_DEFAULTS)
     p.set_defaults(run=run)
     return p
 
 
 def run(args) -> int:
-    from ..training.transfer import finetune
+    from ..training.finetune import finetune
 
     options = training_options(args)
     if args.fold is not None:

@@ -4,6 +4,8 @@ import json
 import re
 from pathlib import PurePath
 
+from ..choices import DEVICE_CHOICES
+
 # An absolute path inside a longer text (/a/b/c, C:\\a\\b): shown as its last part.
 _EMBEDDED_PATH = re.compile(r"(?<![\w.])(?:/|[A-Za-z]:[\\/])(?:[\w.+-]+[\\/])+([\w.+-]+)")
 
@@ -11,7 +13,7 @@ _EMBEDDED_PATH = re.compile(r"(?<![\w.])(?:/|[A-Za-z]:[\\/])(?:[\w.+-]+[\\/])+([
 def add_parser(subparsers, name):
     p = subparsers.add_parser(name, help="show the model card and the device that would be used")
     p.add_argument("--model", help="model folder (default: the bundled model)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     p.add_argument("--json", action="store_true", help="print the card as JSON")
     p.set_defaults(run=run)
     return p

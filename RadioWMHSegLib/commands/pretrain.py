@@ -1,37 +1,51 @@
 """`radiowmhseg pretrain`: train the attention V-Net from random weights on one or more datasets."""
 
-from ..precision import PRECISIONS
-
-# Options shared by pretrain, finetune and experiment; defaults live in training.trainer.TrainConfig.
-TRAINING_DEFAULTS = {"epochs": 50, "steps_per_epoch": 250, "batch_size": 2, "patch_size": 64, "val_cases": 2,
-                     "seed": 0}
+from ..choices import DEVICE_CHOICES, GRIDS, LABEL2_MODES, LR_SCHEDULES, PRECISIONS, STRATEGY_LR, TRAINING_DEFAULTS
 
 
-def add_training_options(p, lr_default_text="1e-3", include_val=True, defaults=None):
-    d = dict(TRAINING_DEFAULTS, **(defaults or {}))
+def lr_text(lr) -> str:
+    """1e-4, not 0.0001: learning rates as people write them."""
+    return f"{lr:.0e}".replace("e-0", "e-")
+
+
+def lr_default_text(strategies) -> str:
+    """'1e-4 for all/decoder, 1e-3 for ...': the learning rates the strategies take when none is given."""
+    by_lr = {}
+    for strategy in strategies:
+        by_lr.setdefault(STRATEGY_LR[strategy], []).append(strategy)
+    return ", ".join(f"{lr_text(lr)} for {'/'.join(names)}" for lr, names in by_lr.items())
+
+
+def add_training_options(p, lr_default_text=lr_text(TRAINING_DEFAULTS["lr"]), include_val=True, defaults=None):
+    """Options shared by pretrain, finetune and experiment; defaults from choices (TRAINING_DEFAULTS or `defaults`)."""
+    d = dict(defaults or TRAINING_DEFAULTS)
     p.add_argument("--epochs", type=int, default=d["epochs"], help=f"epochs (default {d['epochs']})")
     p.add_argument("--steps-per-epoch", type=int, default=d["steps_per_epoch"],
                    help=f"training steps per epoch (default {d['steps_per_epoch']})")
     p.add_argument("--lr", type=float, default=None, help=f"initial learning rate (default {lr_default_text})")
-    p.add_argument("--lr-schedule", default="poly", choices=["poly", "cosine"], help="decay per step (default poly)")
-    p.add_argument("--patch-size", type=int, nargs="+", default=[d["patch_size"]],
-                   help="patch side(s) in voxels, z y x or one for a cube (default 64); must divide by 16")
-    p.add_argument("--batch-size", type=int, default=d["batch_size"], help="patches per step and process (default 2)")
+    p.add_argument("--lr-schedule", default=d["lr_schedule"], choices=LR_SCHEDULES,
+                   help=f"decay per step (default {d['lr_schedule']})")
+    p.add_argument("--patch-size", type=int, nargs="+", default=list(d["patch_size"]),
+                   help=f"patch side(s) in voxels, z y x or one for a cube (default {' '.join(map(str, d['patch_size']))}); "
+                   "must divide by 16")
+    p.add_argument("--batch-size", type=int, default=d["batch_size"],
+                   help=f"patches per step and process (default {d['batch_size']})")
     if include_val:
         p.add_argument("--val-cases", type=int, default=d["val_cases"],
                        help=f"cases held out of the first dataset for validation Dice each epoch (default {d['val_cases']}; 0: none)")
-    p.add_argument("--seed", type=int, default=d["seed"], help="random seed (default 0)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+    p.add_argument("--seed", type=int, default=d["seed"], help=f"random seed (default {d['seed']})")
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    p.add_argument("--precision", default=d["precision"], choices=PRECISIONS,
                    help="auto: bf16 autocast where this machine computes it faster (timed once), else fp32")
-    p.add_argument("--label2", default="background", choices=["foreground", "background", "ignore"],
-                   help="label 2 (other pathology) as lesion, as background, or left out of the loss (default background)")
+    p.add_argument("--label2", default=d["label2"], choices=LABEL2_MODES,
+                   help="label 2 (other pathology) as lesion, as background, left out of the loss, or its own class "
+                   f"(class: a 3-class model that also outputs other pathology; default {d['label2']})")
     p.add_argument("--dropout", type=float, default=None, help="dropout in the deep stages (default: the network's)")
     p.add_argument("--no-augment", action="store_true", help="train on plain patches (no augmentation)")
     p.add_argument("--num-workers", type=int, default=None, help="data-loading processes (default 0 on CPU, 4 on CUDA)")
     p.add_argument("--cache-dir", help="folder of preprocessed arrays (default DATASET/preprocessed)")
-    p.add_argument("--grid", default="crop", choices=["crop", "as_is"],
-                   help="crop: resample MNI-space images onto the network's crop box (default); as_is: keep their grid")
+    p.add_argument("--grid", default=d["grid"], choices=GRIDS,
+                   help=f"crop: resample MNI-space images onto the network's crop box; as_is: keep their grid (default {d['grid']})")
     p.add_argument("--stop-after-epochs", type=int, help="end this session after so many epochs (continue with --resume)")
     p.add_argument("--time-limit-min", type=float, help="end after the epoch that passes this many minutes; the model is saved")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its last checkpoint")

@@ -3,8 +3,9 @@
 import sys
 from pathlib import Path
 
+from ..choices import (DEFAULT_MIN_LESION_MM3, DEFAULT_SEGMENT_PRECISION, DEFAULT_SKULL_STRIP_METHOD, DEFAULT_THRESHOLD,
+                       DEVICE_CHOICES, IMAGE_ENDINGS, PRECISIONS, SKULL_STRIP_METHODS)
 from ..errors import InputError
-from ..precision import PRECISIONS
 
 
 def add_parser(subparsers, name):
@@ -14,7 +15,8 @@ def add_parser(subparsers, name):
         description="Segment white-matter hyperintensities. One INPUT file (or DICOM folder) writes the "
         "outputs named; several inputs or a folder of cases is a cohort: -o is then a folder, one bad case "
         "is reported without stopping the others, and cases already done with the same model and settings are "
-        "skipped on a rerun (--overwrite redoes them). Flags without a value (--prob, --brain-mask) go after INPUT.",
+        "skipped on a rerun (--overwrite redoes them). Flags without a value (--prob, --brain-mask, --uncertainty, "
+        "--pathology-mask) go after INPUT.",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="FLAIR file (.nii.gz .nii .nrrd .mha), DICOM folder, or folder of cases")
     p.add_argument("-o", "--output", required=True, help="output mask file (one case) or output folder (cohort)")
@@ -22,34 +24,46 @@ def add_parser(subparsers, name):
                    help="also write the probability map (one case: FILE, or next to -o without one; cohort: a flag)")
     p.add_argument("--brain-mask", nargs="?", const=True, metavar="FILE",
                    help="also write the brain mask (one case: FILE, or next to -o without one; cohort: a flag)")
+    p.add_argument("--uncertainty", nargs="?", const=True, metavar="FILE",
+                   help="also write the voxel-wise uncertainty (spread of the 4 test-time flips; implies --tta) and put "
+                   "the case's uncertainty score in the --stats JSON (one case: FILE, or next to -o; cohort: a flag)")
+    p.add_argument("--pathology-mask", nargs="?", const=True, metavar="FILE",
+                   help="also write the other-pathology mask (tumour, oedema, cavity; label 2) of a 3-class model "
+                   "(one case: FILE, or next to -o; cohort: a flag)")
     p.add_argument("--stats", help="lesion statistics file: .json (everything) or .csv (one row per lesion)")
     p.add_argument("--png", help="PNG of a few slices with the mask overlaid (one case)")
     p.add_argument("--reference", help="a true mask on the input grid: print Dice and the other metrics (one case)")
-    p.add_argument("--skull-stripped", action="store_true", help="the input is already skull-stripped")
-    p.add_argument("--skull-strip-method", default="auto", choices=["auto", "template", "hd-bet"],
-                   help="auto: HD-BET on a GPU, the registered MNI brain mask on the CPU")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--model", help="model folder (default: the bundled model)")
-    p.add_argument("--threshold", type=float, default=None, help="probability threshold (default 0.5)")
-    p.add_argument("--min-lesion-mm3", type=float, default=None, help="smallest lesion kept, in mm3 (default 3)")
-    p.add_argument("--tta", action="store_true", help="test-time flipping (4 passes: slower, smoother)")
-    p.add_argument("--precision", default="fp32", choices=PRECISIONS,
-                   help="network arithmetic (default fp32; auto: bf16 only where this machine computes it faster)")
-    p.add_argument("--channel", type=int, help="channel to use from a 4D or multi-component image")
+    add_segmentation_options(p)
     p.add_argument("--overwrite", action="store_true",
                    help="replace existing output files (cohort: redo the cases already done)")
     p.set_defaults(run=run)
     return p
 
 
-def _options(args):
-    from ..segment import DEFAULT_MIN_LESION_MM3, DEFAULT_THRESHOLD
+def add_segmentation_options(p):
+    """The options that shape a segmentation (segment, rank): read back by _options(args)."""
+    p.add_argument("--skull-stripped", action="store_true", help="the input is already skull-stripped")
+    p.add_argument("--skull-strip-method", default=DEFAULT_SKULL_STRIP_METHOD, choices=SKULL_STRIP_METHODS,
+                   help="auto: HD-BET; template: the registered MNI brain mask (faster, keeps some scalp)")
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    p.add_argument("--model", help="model folder (default: the bundled model)")
+    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                   help=f"probability threshold (default {DEFAULT_THRESHOLD:g})")
+    p.add_argument("--min-lesion-mm3", type=float, default=DEFAULT_MIN_LESION_MM3,
+                   help=f"smallest lesion kept, in mm3 (default {DEFAULT_MIN_LESION_MM3:g})")
+    p.add_argument("--tta", action="store_true", help="test-time flipping (4 passes: slower, smoother)")
+    p.add_argument("--precision", default=DEFAULT_SEGMENT_PRECISION, choices=PRECISIONS,
+                   help=f"network arithmetic (default {DEFAULT_SEGMENT_PRECISION}; auto: bf16 only where this machine "
+                   "computes it faster)")
+    p.add_argument("--channel", type=int, help="channel to use from a 4D or multi-component image")
 
+
+def _options(args):
     return {
         "skull_stripped": args.skull_stripped,
         "skull_strip_method": args.skull_strip_method,
-        "threshold": DEFAULT_THRESHOLD if args.threshold is None else args.threshold,
-        "min_lesion_mm3": DEFAULT_MIN_LESION_MM3 if args.min_lesion_mm3 is None else args.min_lesion_mm3,
+        "threshold": args.threshold,
+        "min_lesion_mm3": args.min_lesion_mm3,
         "tta": args.tta,
         "precision": args.precision,
         "channel": args.channel,
@@ -68,8 +82,6 @@ def _looks_like_dicom(folder):
 
 def _next_to(output, suffix):
     """wmh.nii.gz -> wmh_prob.nii.gz: the name of a --prob or --brain-mask given without a file."""
-    from ..segment import IMAGE_ENDINGS
-
     output = Path(output)
     for ending in IMAGE_ENDINGS:
         if output.name.lower().endswith(ending):
@@ -92,13 +104,23 @@ def run(args) -> int:
 
         prob = _next_to(args.output, "_prob") if args.prob is True else args.prob
         brain_mask = _next_to(args.output, "_brainmask") if args.brain_mask is True else args.brain_mask
+        uncertainty = _next_to(args.output, "_uncertainty") if args.uncertainty is True else args.uncertainty
+        pathology = _next_to(args.output, "_other_pathology") if args.pathology_mask is True else args.pathology_mask
         result = segment(args.inputs[0], args.output, prob=prob, brain_mask=brain_mask, stats=args.stats,
-                         png=args.png, reference=args.reference, overwrite=args.overwrite, model=args.model,
-                         device=args.device, progress=progress, **options)
+                         png=args.png, reference=args.reference, uncertainty=uncertainty, pathology_mask=pathology,
+                         overwrite=args.overwrite, model=args.model, device=args.device, progress=progress, **options)
         warnings = result.record.get("quality", {}).get("warnings", [])
         doubt = f"; {len(warnings)} warning(s) above: check the result" if warnings else ""
         print(f"{args.output}: WMH {result.stats.total_volume_ml:.2f} mL in {result.stats.count} lesions "
               f"({result.record['seconds']:.1f} s on {result.record['device']}{doubt})")
+        if result.uncertainty_score is not None:
+            score = result.uncertainty_score
+            print(f"uncertainty: {score['uncertain_volume_ml']:.2f} mL uncertain ({score['uncertain_fraction']:.0%} of "
+                  f"WMH or uncertain), mean {score['mean_in_wmh']:.3f} in the WMH")
+        if result.pathology_mask is not None:
+            from ..lesion_stats import compute_lesion_stats
+
+            print(f"other pathology: {compute_lesion_stats(result.pathology_mask).total_volume_ml:.2f} mL")
         if "metrics_vs_reference" in result.record:
             _print_metrics(result.record["metrics_vs_reference"])
         return 0
@@ -106,6 +128,7 @@ def run(args) -> int:
         raise InputError("--png and --reference are for one case; run them on a single INPUT")
     options.pop("channel")
     rows = segment_cohort(args.inputs, args.output, write_prob=bool(args.prob), write_brain_mask=bool(args.brain_mask),
+                          write_uncertainty=bool(args.uncertainty), write_pathology=bool(args.pathology_mask),
                           model=args.model, device=args.device, overwrite=args.overwrite, channel=args.channel,
                           **options)
     failed = [r for r in rows if r["status"] == "failed"]

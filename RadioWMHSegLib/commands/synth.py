@@ -1,6 +1,8 @@
 """`radiowmhseg synth`: write a cohort of synthetic FLAIR cases with WMH labels (dataset layout)."""
 
-PHENOTYPE_CHOICES = ("radiation", "ms", "glioma", "mixed")
+from ..choices import PHENOTYPES
+
+PHENOTYPE_CHOICES = PHENOTYPES + ("mixed",)  # mixed: one phenotype drawn per case
 
 
 def add_parser(subparsers, name):

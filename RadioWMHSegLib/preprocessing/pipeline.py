@@ -27,7 +27,8 @@ from ..errors import InputError
 from . import quality, skull_strip
 from .bias_field import correct_bias_field
 from .brain_extraction import hdbet_brain_mask
-from .intensity import normalise_intensity
+from .crop import crop_and_normalise
+from .crop import resample_mask as _resample_mask
 from .registration import register_to_mni
 from .reorient_resample import WORKING_SPACING_MM, reorient_resample
 
@@ -80,14 +81,6 @@ def _check_input(image):
         raise InputError("preprocess() needs a SimpleITK image: read the file with image_io.read_flair first")
     if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError("preprocess() needs a 3D single-channel image: read it with image_io.read_flair (choose a channel)")
-
-
-def _resample_mask(mask: sitk.Image, reference: sitk.Image, transform=None) -> sitk.Image:
-    """A 0/1 mask on another grid: linear interpolation thresholded at one half, smoother than nearest."""
-    transform = transform if transform is not None else sitk.Transform()
-    fraction = sitk.Resample(sitk.Cast(mask, sitk.sitkFloat32), reference, transform, sitk.sitkLinear, 0.0,
-                             sitk.sitkFloat32)
-    return sitk.Cast(fraction > 0.5, sitk.sitkUInt8)
 
 
 def _require_brain(mask: sitk.Image):
@@ -180,10 +173,7 @@ def preprocess(image: sitk.Image, *, skull_stripped: bool = False, skull_strip_m
     if progress is not None:
         progress(0.85, "resampling to the MNI crop")
     start = time.perf_counter()
-    crop_grid = templates.crop_grid()
-    crop_image = sitk.Resample(corrected, crop_grid, mni_to_native, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
-    brain_mask_crop = sitk.GetArrayFromImage(_resample_mask(mask_box, crop_grid, mni_to_native))
-    network_input = normalise_intensity(sitk.GetArrayFromImage(crop_image), brain_mask_crop)
+    network_input, brain_mask_crop = crop_and_normalise(corrected, mask_box, mni_to_native)
     if skull_stripped:
         brain_mask_native = native_mask
     else:

@@ -74,19 +74,11 @@ def register_to_mni(moving: sitk.Image, levels_mm=LEVELS_MM, iterations=ITERATIO
                     sampling_percentage: float = SAMPLING_PERCENTAGE):
     """(AffineTransform MNI point -> moving physical point, parameters) for a 1 mm working image.
 
-    Runs ITK single-threaded: the threaded metric sums in a varying order, so the same image
-    would give a transform that differs in its last bits from run to run (and so a mask that can
-    differ by a voxel). At 4 and 2 mm the registration is cheap enough for one thread.
+    The registration runs single-threaded (its own setting, not the process's): the threaded metric
+    sums in a varying order, so the same image would give a transform that differs in its last bits
+    from run to run (and so a mask that can differ by a voxel). At 4 and 2 mm the registration is
+    cheap enough for one thread; every other ITK filter keeps the process's threads.
     """
-    threads = sitk.ProcessObject_GetGlobalDefaultNumberOfThreads()
-    sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(1)
-    try:
-        return _register(moving, levels_mm, iterations, sampling_percentage)
-    finally:
-        sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(threads)
-
-
-def _register(moving, levels_mm, iterations, sampling_percentage):
     moving = sitk.Cast(moving, sitk.sitkFloat32)
     transform = initial_transform(moving)
     metric_values = []
@@ -95,6 +87,8 @@ def _register(moving, levels_mm, iterations, sampling_percentage):
         factor = int(round(level_mm / templates.mni_t1().GetSpacing()[0]))
         fixed, fixed_mask = _template_level(factor)
         method = sitk.ImageRegistrationMethod()
+        method.SetNumberOfThreads(1)  # the metric and optimizer take their threads from the method
+        method.SetNumberOfWorkUnits(1)
         method.SetMetricAsMattesMutualInformation(HISTOGRAM_BINS)
         method.SetMetricSamplingStrategy(method.RANDOM)
         method.SetMetricSamplingPercentage(sampling_percentage, SAMPLING_SEED)

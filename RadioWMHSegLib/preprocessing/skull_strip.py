@@ -9,12 +9,12 @@ import numpy as np
 import SimpleITK as sitk
 
 from .. import templates
+from ..choices import SKULL_STRIP_METHODS as METHODS
 from ..errors import InputError
 
-# 'hd-bet': HD-BET's network at 2 mm (brain_extraction.py), right on raw skull-on scans;
-# 'template': the MNI brain mask carried through the affine and fitted to the image's edge: fast, but
-# it keeps scalp that lies close to the brain (measured in docs/preprocessing.md).
-METHODS = ("auto", "hd-bet", "template")
+# The methods (choices.SKULL_STRIP_METHODS): 'hd-bet', HD-BET's network at 2 mm (brain_extraction.py),
+# right on raw skull-on scans; 'template', the MNI brain mask carried through the affine and fitted to
+# the image's edge: fast, but it keeps scalp that lies close to the brain (docs/preprocessing.md).
 # Template mask: grown by this much first, so that brain the affine missed at the edge can be kept...
 TEMPLATE_GROW_MM = 2
 # ...then, within this distance of its surface, voxels darker than DARK_FRACTION x the median brain

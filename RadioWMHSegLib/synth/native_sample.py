@@ -22,7 +22,7 @@ CENTRE_SHIFT_UP_MM = 8.0
 # Stored white-matter level (scanner units are arbitrary: the pipeline normalises intensities).
 # Low enough that the noise costs few bits, so the bundled sample stays small, while the noise
 # (1-6 % of WM) still spans several integer steps.
-STORED_WM_LEVEL = 150.0
+STORED_WM_LEVEL = 100.0
 
 
 def _rotation(x_deg, y_deg, z_deg) -> np.ndarray:

@@ -13,8 +13,6 @@ its own folder and record, so an interrupted experiment picks up where it stoppe
     OUT/dsc_boxplot.png              DSC per strategy and N
 """
 
-import csv
-import io
 import json
 import math
 from pathlib import Path
@@ -22,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import safe_write
+from ..choices import DEFAULT_THRESHOLD, EXPERIMENT_DEFAULTS, STRATEGIES
 from ..errors import DatasetError, InputError
 from . import transfer
 
@@ -30,7 +29,6 @@ EVALUATION_FILE = "evaluation.json"
 RESULT_COLUMNS = ("n_train", "strategy", "case", "dsc", "sensitivity", "precision", "hd", "hd95", "avd",
                   "lesion_recall", "lesion_precision", "lesion_f1")
 TABLE_METRICS = ("dsc", "sensitivity", "precision", "hd95", "lesion_f1")
-THRESHOLD = 0.5
 
 
 def _check_settings(out_dir: Path, settings: dict):
@@ -57,7 +55,7 @@ def _evaluate_run(model_dir, test_cases, device, precision) -> list:
     for cached in test_cases:
         image, label, _ = cached.load()
         probability = predict_probability(loaded.net, image.astype(np.float32), device=device, precision=precision)
-        prediction = (probability >= THRESHOLD).astype(np.uint8)
+        prediction = (probability >= DEFAULT_THRESHOLD).astype(np.uint8)
         metrics = compute_metrics(prediction, label, spacing=(1.0, 1.0, 1.0))
         rows.append({"case": cached.name, **{k: metrics[k] for k in RESULT_COLUMNS[3:]}})
     return rows
@@ -73,17 +71,10 @@ def _mean_sd(values):
 def write_results(out_dir, rows, n_train, strategies):
     """results.csv, table.csv, table.md and the box plot from all per-case rows."""
     out_dir = Path(out_dir)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=RESULT_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: row.get(k) for k in RESULT_COLUMNS})
-    safe_write.atomic_write_text(out_dir / "results.csv", buffer.getvalue(), overwrite=True)
+    safe_write.atomic_write_csv(out_dir / "results.csv", rows, RESULT_COLUMNS, overwrite=True)
 
     table_columns = ["n_train", "strategy", "n_cases"] + [f"{m}_{s}" for m in TABLE_METRICS for s in ("mean", "sd")]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(table_columns)
+    table = []
     markdown = ["| N | strategy | cases | " + " | ".join(TABLE_METRICS) + " |",
                 "|---|---|---|" + "---|" * len(TABLE_METRICS)]
     for n in n_train:
@@ -92,11 +83,12 @@ def write_results(out_dir, rows, n_train, strategies):
             if not group:
                 continue
             stats = [_mean_sd([r[m] for r in group]) for m in TABLE_METRICS]
-            writer.writerow([n, strategy, len(group)] + [f"{v:.4f}" for mean, sd, _ in stats for v in (mean, sd)])
+            table.append(dict(zip(table_columns, [n, strategy, len(group)]
+                                  + [f"{v:.4f}" for mean, sd, _ in stats for v in (mean, sd)])))
             cells = [f"{mean:.3f} ± {sd:.3f}" + ("" if k == len(group) else f" ({k} cases)")
                      for mean, sd, k in stats]
             markdown.append(f"| {n} | {strategy} | {len(group)} | " + " | ".join(cells) + " |")
-    safe_write.atomic_write_text(out_dir / "table.csv", buffer.getvalue(), overwrite=True)
+    safe_write.atomic_write_csv(out_dir / "table.csv", table, table_columns, overwrite=True)
     note = ("\nMean ± sd over the held-out test cases; HD95 in mm; a metric undefined for some cases "
             "(e.g. HD95 with an empty prediction) is averaged over the cases where it is defined.\n")
     safe_write.atomic_write_text(out_dir / "table.md", "\n".join(markdown) + "\n" + note, overwrite=True)
@@ -133,19 +125,20 @@ def _write_boxplot(path, rows, n_train, strategies):
         plt.close(figure)
 
 
-def run_experiment(source_datasets, target_dataset, out_dir, n_train=(5, 9), n_test=11,
-                   strategies=transfer.STRATEGIES, pretrained=None, pretrain_options=None, finetune_options=None,
+def run_experiment(source_datasets, target_dataset, out_dir, n_train=EXPERIMENT_DEFAULTS["n_train"],
+                   n_test=EXPERIMENT_DEFAULTS["n_test"], strategies=STRATEGIES, pretrained=None, pretrain_options=None, finetune_options=None,
                    device="auto", lr=None, progress=None) -> Path:
     """Run (or resume) the experiment; returns the path of table.md.
 
     pretrain_options / finetune_options: TrainConfig fields for the source training and for every
     fine-tuning run (epochs, steps_per_epoch, patch_size, batch_size, seed, precision, ...).
-    lr: one learning rate for every strategy (default: transfer.DEFAULT_LR per strategy).
+    lr: one learning rate for every strategy (default: choices.STRATEGY_LR per strategy).
     """
     from .. import model_io
     from ..datasets import load_dataset
     from ..device import resolve_device
     from ..precision import resolve_precision
+    from .finetune import finetune
     from .preprocess_dataset import preprocess_dataset
     from .trainer import pretrain
 
@@ -154,6 +147,7 @@ def run_experiment(source_datasets, target_dataset, out_dir, n_train=(5, 9), n_t
     strategies = list(strategies)
     for strategy in strategies:
         transfer.check_strategy(strategy)
+    torch_device = resolve_device(device)  # once: every run of the experiment trains and scores there
     source_datasets = [str(p) for p in (source_datasets or [])]
     if pretrained is None and not source_datasets:
         raise InputError("the experiment needs source data to pre-train on (--source) or a pre-trained model (--pretrained)")
@@ -178,7 +172,7 @@ def run_experiment(source_datasets, target_dataset, out_dir, n_train=(5, 9), n_t
     elif max(n_train) + n_test > len(target.cases):
         raise DatasetError(f"target dataset {target.name} has {len(target.cases)} cases: training on up to "
                            f"{max(n_train)} and testing on {n_test} others needs {max(n_train) + n_test}")
-    from .trainer import SESSION_FIELDS
+    from .config import SESSION_FIELDS
 
     settings = {"source_datasets": [str(Path(p).resolve()) for p in source_datasets],
                 "target_dataset": str(Path(target_dataset).resolve()), "n_train": n_train, "n_test": n_test,
@@ -198,11 +192,10 @@ def run_experiment(source_datasets, target_dataset, out_dir, n_train=(5, 9), n_t
 
     if pretrained is None:
         result = pretrain(source_datasets, out_dir / "pretrain", model_name="pretrained", resume=True,
-                          device=device, **pretrain_options)
+                          device=torch_device, **pretrain_options)
         pretrained = result.model_dir
     model_io.read_card(pretrained)
 
-    torch_device = resolve_device(device)
     precision = resolve_precision(finetune_options.get("precision", "auto"), torch_device)
     rows = []
     total = len(n_train) * len(strategies)
@@ -212,10 +205,10 @@ def run_experiment(source_datasets, target_dataset, out_dir, n_train=(5, 9), n_t
         if progress is not None:
             progress(index / total, f"run N={n} {strategy}")
         if not evaluation_path.exists():
-            result = transfer.finetune(target_dataset, run_dir, source_model=pretrained, strategy=strategy,
-                                       source_datasets=source_datasets, models_dir=run_dir, lr=lr,
-                                       model_name=f"N{n}_{strategy}", first_cases=n, resume=True, device=device,
-                                       **finetune_options)
+            result = finetune(target_dataset, run_dir, source_model=pretrained, strategy=strategy,
+                              source_datasets=source_datasets, models_dir=run_dir, lr=lr,
+                              model_name=f"N{n}_{strategy}", first_cases=n, resume=True, device=torch_device,
+                              **finetune_options)
             evaluation = {"n_train": n, "strategy": strategy, "model_dir": str(result.model_dir),
                           "test_cases": _evaluate_run(result.model_dir, test_cases, torch_device, precision)}
             safe_write.atomic_write_json(evaluation_path, evaluation, overwrite=True)

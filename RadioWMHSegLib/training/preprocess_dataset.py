@@ -4,12 +4,12 @@ As in nnU-Net, training never reads the raw images: each case is brought onto th
 once and stored as `<case>.npz` (image float16, label uint8, brain mask uint8) in a cache folder
 next to a `record.json` that says where each array came from. A case is redone only when its
 source files changed (size or modification time), the preprocessing settings differ, or the
-preprocessing code changed (a digest of preprocessing/intensity.py, and pipeline.py for 'native').
+preprocessing code changed (a digest of preprocessing/intensity.py and crop.py, and pipeline.py for 'native').
 
-- MNI-space datasets (synthetic cohorts, already skull-stripped): resample onto the crop grid when
-  the geometry differs, brain mask of the stripped image, intensity normalisation, label by nearest
-  neighbour. `grid="as_is"` keeps an MNI-space image on its own grid (datasets already cut to a
-  sub-box of MNI space, as the tests use).
+- MNI-space datasets (synthetic cohorts, already skull-stripped): brain mask of the stripped image,
+  then the last step of `preprocess()` (preprocessing/crop.py: onto the crop grid, normalisation),
+  label by nearest neighbour. `grid="as_is"` keeps an MNI-space image on its own grid (datasets
+  already cut to a sub-box of MNI space, as the tests use).
 - 'native' datasets: the full `preprocess()` (bias field, registration, skull strip, normalisation)
   once, and the label mapped onto the crop grid with the same transform.
 """
@@ -22,11 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from .. import safe_write
+from ..choices import GRIDS
 from ..errors import DatasetError
+from ..geometry import grid_difference, same_grid
 
 CACHE_FORMAT = 1
 RECORD_FILE = "record.json"
-GRIDS = ("crop", "as_is")
 MNI_SPACE = "MNI152NLin2009cSym"
 
 
@@ -52,36 +53,23 @@ def _file_stamp(path) -> dict:
     return {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
-def _same_geometry(a, b) -> bool:
-    return (
-        a.GetSize() == b.GetSize()
-        and np.allclose(a.GetOrigin(), b.GetOrigin(), atol=1e-3)
-        and np.allclose(a.GetSpacing(), b.GetSpacing(), atol=1e-4)
-        and np.allclose(a.GetDirection(), b.GetDirection(), atol=1e-4)
-    )
-
-
 def _preprocess_mni_case(case, grid):
     import SimpleITK as sitk
 
     from .. import templates
-    from ..preprocessing.intensity import normalise_intensity
+    from ..preprocessing.crop import crop_and_normalise
     from ..preprocessing.skull_strip import mask_from_stripped
 
     image = sitk.ReadImage(str(case.image_path), sitk.sitkFloat32)
     label = sitk.ReadImage(str(case.label_path), sitk.sitkUInt8)
-    if not _same_geometry(image, label):
-        raise DatasetError(
-            f"case {case.name}: image and label grids differ (size/origin/spacing); "
-            "write the label on the image's grid"
-        )
-    if grid == "crop" and not _same_geometry(image, templates.crop_grid()):
-        image = templates.to_crop_grid(image, sitk.sitkLinear)
-        label = templates.to_crop_grid(label, sitk.sitkNearestNeighbor)
-    brain_mask = sitk.GetArrayFromImage(mask_from_stripped(image)).astype(np.uint8)
-    normalised = normalise_intensity(sitk.GetArrayFromImage(image), brain_mask)
-    normalised = np.where(brain_mask > 0, normalised, 0.0)
-    return normalised, sitk.GetArrayFromImage(label).astype(np.uint8), brain_mask
+    problem = grid_difference(image, label)
+    if problem:
+        raise DatasetError(f"case {case.name}: image and label grids differ ({problem}); write the label on the image's grid")
+    target = templates.crop_grid() if grid == "crop" else image
+    network_input, brain_mask = crop_and_normalise(image, mask_from_stripped(image), grid=target)
+    if not same_grid(label, target):
+        label = sitk.Resample(label, target, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    return network_input, sitk.GetArrayFromImage(label).astype(np.uint8), brain_mask
 
 
 def _preprocess_native_case(case, skull_stripped, device):
@@ -100,9 +88,9 @@ def _code_version(space) -> str:
     import hashlib
     import inspect
 
-    from ..preprocessing import intensity
+    from ..preprocessing import crop, intensity
 
-    modules = [intensity]
+    modules = [intensity, crop]
     if space != MNI_SPACE:
         from ..preprocessing import pipeline
 

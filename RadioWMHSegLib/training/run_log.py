@@ -4,8 +4,6 @@ Both are rewritten whole from the run's history after each epoch (atomically), s
 match the last checkpoint, including after a resume.
 """
 
-import csv
-import io
 import math
 
 from .. import safe_write
@@ -14,12 +12,7 @@ COLUMNS = ("epoch", "step", "loss", "val_dice", "lr", "seconds")
 
 
 def write_csv(path, history):
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in history:
-        writer.writerow({key: row.get(key, "") for key in COLUMNS})
-    safe_write.atomic_write_text(path, buffer.getvalue(), overwrite=True)
+    safe_write.atomic_write_csv(path, history, COLUMNS, overwrite=True)
 
 
 def write_curves_png(path, history, title="training"):

@@ -8,19 +8,14 @@
 
 Frozen parts get requires_grad=False and stay in eval mode during training (no dropout in them),
 so their weights are bit-identical after fine-tuning. The source model's folder is only read.
+This module is below the trainer (which applies a strategy); `finetune()` is in finetune.py, above it.
 """
 
 from pathlib import Path
 
 from .. import model_io
+from ..choices import FROM_SOURCE_WEIGHTS, STRATEGIES
 from ..errors import InputError
-
-STRATEGIES = ("all", "decoder", "last", "scratch", "mixed")
-# Strategies that start from the source model's weights (and so name it as their parent).
-FROM_SOURCE_WEIGHTS = ("all", "decoder", "last")
-# Learning rates used when none is given: small steps from a trained model, larger ones where
-# layers start from random weights.
-DEFAULT_LR = {"all": 1e-4, "decoder": 1e-4, "last": 1e-3, "scratch": 1e-3, "mixed": 1e-3}
 
 
 def check_strategy(strategy):
@@ -84,16 +79,19 @@ def set_train_mode(net, frozen):
 
 def source_parent(model_dir) -> dict:
     card = model_io.read_card(model_dir)
-    return {"name": card.get("name"), "path": str(Path(model_dir).resolve()),
+    # The folder's name only: the card travels to machines where this machine's paths mean nothing.
+    return {"name": card.get("name"), "path": Path(model_dir).resolve().name,
             "weights_sha256": card.get("weights_sha256")}
 
 
-def initial_network(strategy, net_config, source_model=None, dropout=None):
+def initial_network(strategy, net_config, source_model=None, dropout=None, out_channels=None):
     """The network a run starts from, and its parent record (None for random initialisation).
 
     The architecture is the source model's when one is given (so every strategy of an experiment
     trains the same network), otherwise `net_config`. Call torch.manual_seed first: random
-    initialisation is part of the recipe.
+    initialisation is part of the recipe. out_channels: the classes to output (3 for label2
+    'class'); a source model with other outputs lends every weight but those of the new output
+    channels, which start random (a 2-class model's background and WMH channels are kept).
     """
     import torch
 
@@ -111,41 +109,15 @@ def initial_network(strategy, net_config, source_model=None, dropout=None):
         raise InputError(f"strategy '{strategy}' fine-tunes a trained model: give the source model (--from)")
     if dropout is not None:
         config["dropout"] = float(dropout)
+    if out_channels is not None:
+        config["out_channels"] = int(out_channels)
     net = model_io.build_network({"class": "AttentionVNet", "config": config})
     if state is not None:
+        for key, fresh in net.state_dict().items():
+            if key.startswith("output.") and state[key].shape != fresh.shape:  # other classes than the source's
+                n = min(len(fresh), len(state[key]))
+                state[key] = torch.cat([state[key][:n], fresh[n:].clone()])
         with torch.no_grad():
             net.load_state_dict(state, strict=True)
     return net, parent
 
-
-def finetune(target_dataset, run_dir, source_model=None, strategy="all", source_datasets=(), models_dir=None,
-             model_name=None, lr=None, progress=None, cancel=None, **options):
-    """Fine-tune a model on a target dataset with one strategy; returns the trainer's TrainResult.
-
-    source_model None means the bundled model. The result is a NEW model folder under models_dir
-    (default: the user's model folder, model_io.user_models_dir()) whose card names the source as
-    its parent; the source folder is only read. 'mixed' needs source_datasets; 'scratch' ignores
-    the source weights but keeps its architecture.
-    """
-    from .trainer import TrainConfig, train
-
-    check_strategy(strategy)
-    source = Path(source_model) if source_model is not None else model_io.bundled_model_dir()
-    model_io.read_card(source)  # a clear error now rather than after preprocessing
-    if options.get("fold") is not None:
-        from ..dataset_split import fold_case_names
-        from ..datasets import load_dataset
-
-        fold_case_names(load_dataset(target_dataset, check_geometry=False), options["fold"])  # likewise
-    if strategy == "mixed" and not source_datasets:
-        raise InputError("strategy 'mixed' trains on source and target cases together: give the source dataset(s)")
-    config = TrainConfig(
-        datasets=[str(target_dataset)], run_dir=str(run_dir),
-        source_datasets=[str(p) for p in source_datasets] if strategy == "mixed" else [],
-        stage="finetune", strategy=strategy, source_model=str(source),
-        lr=DEFAULT_LR[strategy] if lr is None else float(lr),
-        models_dir=str(models_dir) if models_dir is not None else str(model_io.user_models_dir()),
-        model_name=model_name or f"{model_io.read_card(source).get('name', 'model')}-{strategy}",
-        **options,
-    )
-    return train(config, progress=progress, cancel=cancel)

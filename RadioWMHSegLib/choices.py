@@ -1,0 +1,62 @@
+"""Every choice and default a user meets, in one place: the command line, the Slicer panel and the library read them here.
+
+This module imports nothing, so `radiowmhseg --help` and the Slicer panel (which loads before torch is
+installed) take their lists from it at no cost. The module that owns each concept checks values
+against these lists and says what to choose (device.resolve_device, precision.resolve_precision,
+preprocessing/skull_strip.choose_method, training/transfer.check_strategy, training/config.check_config).
+"""
+
+# ---------------------------------------------------------------- segmentation
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda")  # auto: CUDA where there is one (device.py)
+PRECISIONS = ("auto", "fp32", "bf16")  # auto: bf16 where this machine computes it faster (precision.py)
+# Brain extraction; preprocessing/skull_strip.py says what each does (auto: HD-BET).
+SKULL_STRIP_METHODS = ("auto", "hd-bet", "template")
+DEFAULT_SKULL_STRIP_METHOD = "auto"
+# Segmentation runs in fp32 unless asked: bf16 changes a mask by a few voxels, training does not mind.
+DEFAULT_SEGMENT_PRECISION = "fp32"
+DEFAULT_THRESHOLD = 0.5
+# Connected components smaller than this are dropped: at 1 mm they are single noisy voxels, and the
+# WMH challenge's lesion-wise scores count every component.
+DEFAULT_MIN_LESION_MM3 = 3.0
+MAX_MIN_LESION_MM3 = 1000.0
+# Per-case uncertainty scores (uncertainty.py, docs/uncertainty.md); `radiowmhseg rank --by` picks one.
+UNCERTAINTY_SCORES = ("uncertain_volume_ml", "uncertain_fraction", "mean_in_wmh")
+DEFAULT_UNCERTAINTY_SCORE = "uncertain_volume_ml"
+
+# Image files read as FLAIRs or masks, by name ending (lower case; '.nii.gz' before '.nii').
+IMAGE_ENDINGS = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+# Masks may also be Slicer segmentations; '.seg.nrrd' comes first so that it is cut off whole.
+MASK_ENDINGS = (".seg.nrrd",) + IMAGE_ENDINGS
+
+# ---------------------------------------------------------------- training
+
+# See training/transfer.py for what each does.
+STRATEGIES = ("all", "decoder", "last", "scratch", "mixed")
+DEFAULT_STRATEGY = "all"
+# Strategies that start from the source model's weights (and so name it as their parent).
+FROM_SOURCE_WEIGHTS = ("all", "decoder", "last")
+# Learning rates used when none is given: small steps from a trained model, larger ones where
+# layers start from random weights.
+STRATEGY_LR = {"all": 1e-4, "decoder": 1e-4, "last": 1e-3, "scratch": 1e-3, "mixed": 1e-3}
+# Label 2 (other pathology) as lesion, as background, left out of the loss, or learnt as its own class
+# (a 3-class network: background, WMH, other pathology; training/loss.py).
+LABEL2_MODES = ("foreground", "background", "ignore", "class")
+LR_SCHEDULES = ("poly", "cosine")
+# 'crop': MNI-space images resampled onto the network's crop box; 'as_is': kept on their own grid.
+GRIDS = ("crop", "as_is")
+
+# The recipe of a pre-training run (training/config.TrainConfig and `radiowmhseg pretrain`).
+TRAINING_DEFAULTS = {
+    "epochs": 50, "steps_per_epoch": 250, "batch_size": 2, "patch_size": (64, 64, 64), "lr": 1e-3,
+    "lr_schedule": "poly", "val_cases": 2, "seed": 0, "precision": "auto", "label2": "background", "grid": "crop",
+}
+# What fine-tuning changes of it (training/finetune.finetune, `radiowmhseg finetune`, the Slicer panel).
+FINETUNE_DEFAULTS = dict(TRAINING_DEFAULTS, epochs=20, steps_per_epoch=100, val_cases=1)
+# The published experiment (training/experiment.run_experiment, `radiowmhseg experiment`).
+EXPERIMENT_DEFAULTS = {"n_train": (5, 9), "n_test": 11}
+
+# ---------------------------------------------------------------- synthetic data
+
+# Lesion patterns of synth/lesions.py; `radiowmhseg synth --phenotype mixed` draws one per case.
+PHENOTYPES = ("radiation", "ms", "glioma")

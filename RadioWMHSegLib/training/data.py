@@ -1,0 +1,124 @@
+"""A run's training data: its datasets cached once (rank 0 fills the cache), split into training and validation
+cases, and served as patches that are a pure function of (seed, epoch, rank, index), so resume is exact.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from .. import safe_write
+from ..errors import DatasetError
+from . import distributed
+from .augmentation import Augmenter, margin_for
+from .sampling import prepare_case, sample_region
+
+
+def _load_dataset(path):
+    from ..datasets import load_dataset
+
+    return load_dataset(path)
+
+
+def _cache_dir(config, dataset):
+    if config.cache_root is None:
+        return None
+    return Path(config.cache_root) / safe_write.safe_name(dataset.name)
+
+
+def preprocess_all(config, context, progress):
+    """[(role, Dataset, [CachedCase])]; rank 0 fills the cache, the others then read it."""
+    from .preprocess_dataset import preprocess_dataset
+
+    entries = [("target", p) for p in config.datasets] + [("source", p) for p in config.source_datasets]
+    loaded = [(role, _load_dataset(path)) for role, path in entries]
+    if context.is_main:
+        for _, dataset in loaded:
+            preprocess_dataset(dataset, _cache_dir(config, dataset), grid=config.grid, progress=progress)
+    distributed.barrier(context)
+    return [(role, ds, preprocess_dataset(ds, _cache_dir(config, ds), grid=config.grid)) for role, ds in loaded]
+
+
+def split_cases(config, prepared):
+    """(training [(role, dataset, CachedCase)], validation [CachedCase], prepared): the last val_cases of
+    dataset 1, or with config.fold the train and val cases of that fold of its splits.json (dataset_split.py)."""
+    first_cases, fold_val = prepared[0][2], None
+    if config.fold is not None:
+        from ..dataset_split import fold_case_names
+
+        train_names, val_names = fold_case_names(prepared[0][1], config.fold)
+        by_name = {c.name: c for c in first_cases}
+        first_cases, fold_val = [by_name[n] for n in train_names], [by_name[n] for n in val_names]
+    if config.first_cases is not None:
+        if config.first_cases > len(first_cases):
+            raise DatasetError(f"dataset {prepared[0][1].name} has {len(first_cases)} training cases, fewer than the "
+                               f"{config.first_cases} asked for")
+        first_cases = first_cases[:config.first_cases]
+    prepared = [(prepared[0][0], prepared[0][1], first_cases)] + list(prepared[1:])
+    if fold_val is not None:
+        return [(r, ds, c) for r, ds, cases in prepared for c in cases], fold_val if config.val_cases else [], prepared
+    n_val = config.val_cases
+    if n_val >= len(first_cases):
+        raise DatasetError(
+            f"dataset {prepared[0][1].name} has {len(first_cases)} cases, too few to hold out {n_val} for "
+            "validation and still train: lower --val-cases"
+        )
+    validation = first_cases[len(first_cases) - n_val:] if n_val else []
+    held_out = {id(c) for c in validation}
+    training = [(role, ds, c) for role, ds, cases in prepared for c in cases if id(c) not in held_out]
+    return training, validation, prepared
+
+
+def foreground_labels(label2):
+    """The labels patches centre on as lesions: WMH, and other pathology when it is trained as lesion."""
+    return (1, 2) if label2 in ("foreground", "class") else (1,)
+
+
+def load_training_cases(training, label2):
+    """{dataset key: [TrainingCase]} held in memory for sampling."""
+    by_dataset = {}
+    for _, dataset, cached in training:
+        image, label, brain_mask = cached.load()
+        key = f"{dataset.name}@{dataset.path}"
+        by_dataset.setdefault(key, []).append(
+            prepare_case(cached.name, dataset.name, image, label, brain_mask, foreground_labels(label2))
+        )
+    return by_dataset
+
+
+class PatchDataset:
+    """Map-style dataset whose item i of (epoch, rank) is a pure function of (seed, epoch, rank, i)."""
+
+    def __init__(self, cases_by_dataset, config, epoch, rank):
+        self.cases_by_dataset = cases_by_dataset
+        self.config = config
+        self.epoch = epoch
+        self.rank = rank
+        self.augmenter = Augmenter(config.patch_size, config.augmentation, enabled=config.augment)
+        margin = margin_for(config.patch_size, self.augmenter.settings) if config.augment else (0, 0, 0)
+        self.region = tuple(p + 2 * m for p, m in zip(config.patch_size, margin))
+
+    def __len__(self):
+        return self.config.steps_per_epoch * self.config.batch_size
+
+    def __getitem__(self, index):
+        import torch
+
+        rng = np.random.default_rng([self.config.seed, self.epoch, self.rank, index])
+        image, label, _ = sample_region(self.cases_by_dataset, self.region, rng, self.config.lesion_fraction)
+        image, label = self.augmenter(image, label, rng.integers(2**32))
+        return torch.from_numpy(image[None]), torch.from_numpy(label[None])
+
+
+def _worker_init(_):
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def patch_loader(cases_by_dataset, config, epoch, rank, num_workers):
+    """The DataLoader of one epoch's patches, in a fixed order (no shuffling: the order is in the seed)."""
+    from torch.utils.data import DataLoader
+
+    return DataLoader(PatchDataset(cases_by_dataset, config, epoch, rank), batch_size=config.batch_size,
+                      shuffle=False, num_workers=num_workers, worker_init_fn=_worker_init if num_workers else None,
+                      drop_last=True)

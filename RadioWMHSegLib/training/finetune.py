@@ -1,0 +1,51 @@
+"""Fine-tuning: a model adapted to a target dataset with one transfer strategy (transfer.py), as a new model folder.
+
+The entry point of `radiowmhseg finetune`, the Slicer panel's fine-tuning and the experiment. It sits
+above the trainer and the strategies: it checks what it can before any preprocessing, then builds the
+run's TrainConfig (fine-tuning defaults from choices.FINETUNE_DEFAULTS) and trains.
+"""
+
+from pathlib import Path
+
+from .. import model_io
+from ..choices import DEFAULT_STRATEGY, FINETUNE_DEFAULTS, STRATEGY_LR
+from ..errors import InputError
+from .config import TrainConfig
+from .trainer import train
+from .transfer import check_strategy
+
+# What fine-tuning changes of the pre-training recipe when the caller does not say.
+_FINETUNE_OWN = ("epochs", "steps_per_epoch", "val_cases")
+
+
+def finetune(target_dataset, run_dir, source_model=None, strategy=DEFAULT_STRATEGY, source_datasets=(), models_dir=None,
+             model_name=None, lr=None, progress=None, cancel=None, **options):
+    """Fine-tune a model on a target dataset with one strategy; returns the trainer's TrainResult.
+
+    source_model None means the bundled model. The result is a NEW model folder under models_dir
+    (default: the user's model folder, model_io.user_models_dir()) whose card names the source as
+    its parent; the source folder is only read. 'mixed' needs source_datasets; 'scratch' ignores
+    the source weights but keeps its architecture. lr None: the strategy's (choices.STRATEGY_LR).
+    """
+    check_strategy(strategy)
+    source = Path(source_model) if source_model is not None else model_io.bundled_model_dir()
+    source_card = model_io.read_card(source)  # a clear error now rather than after preprocessing
+    if options.get("fold") is not None:
+        from ..dataset_split import fold_case_names
+        from ..datasets import load_dataset
+
+        fold_case_names(load_dataset(target_dataset, check_geometry=False), options["fold"])  # likewise
+    if strategy == "mixed" and not source_datasets:
+        raise InputError("strategy 'mixed' trains on source and target cases together: give the source dataset(s)")
+    for key in _FINETUNE_OWN:
+        options.setdefault(key, FINETUNE_DEFAULTS[key])
+    config = TrainConfig(
+        datasets=[str(target_dataset)], run_dir=str(run_dir),
+        source_datasets=[str(p) for p in source_datasets] if strategy == "mixed" else [],
+        stage="finetune", strategy=strategy, source_model=str(source),
+        lr=STRATEGY_LR[strategy] if lr is None else float(lr),
+        models_dir=str(models_dir) if models_dir is not None else str(model_io.user_models_dir()),
+        model_name=model_name or f"{source_card.get('name', 'model')}-{strategy}",
+        **options,
+    )
+    return train(config, progress=progress, cancel=cancel)

@@ -1,0 +1,83 @@
+"""Two or more models side by side on the cases none of them trained on, through the whole pipeline.
+
+    python benchmarks/compare_models.py MODEL_DIR [MODEL_DIR ...] [--bundled] [--synthetic DATASET]
+        [--data ../shared/data] [--out docs/model_comparison.md]
+
+Cases: the bundled README sample (skull on, synthetic radiation-induced WMH), the real MS dev case
+patient 26 (skull-stripped, 1 mm; ../shared/data), and the cases of a synthetic dataset (e.g.
+`radiowmhseg synth runs/syn_test --n 5 --phenotype radiation --seed 400`, skull-stripped MNI-space
+FLAIRs). Each is segmented from its file as a user would (`segment_image`), scored with the
+WMH-challenge metrics on its own grid. 'bundled' is the model shipped in Resources/Models.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPOSITORY))
+
+
+def cases(data: Path, synthetic) -> list:
+    """(name, flair, truth, skull_stripped) of every case to score."""
+    found = [("sample", REPOSITORY / "Resources" / "Sample" / "sample_flair.nii.gz",
+              REPOSITORY / "Resources" / "Sample" / "sample_wmh_truth.nii.gz", False)]
+    dev = data / "open_ms" / "dev_case_patient26"
+    if dev.exists():
+        found.append(("dev_patient26", dev / "FLAIR.nii.gz", dev / "GOLD_STANDARD.nii.gz", True))
+    if synthetic:
+        from RadioWMHSegLib.datasets import load_dataset
+
+        for case in load_dataset(synthetic).cases:
+            found.append((f"synthetic_{case.name}", case.image_path, case.label_path, True))
+    return found
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="*")
+    parser.add_argument("--bundled", action="store_true", help="include the bundled model")
+    parser.add_argument("--synthetic", help="a synthetic (skull-stripped) dataset of held-out cases")
+    parser.add_argument("--data", default=str(REPOSITORY.parent / "shared" / "data"))
+    parser.add_argument("--out", default=str(REPOSITORY / "docs" / "model_comparison.md"))
+    args = parser.parse_args()
+
+    import numpy as np
+    import SimpleITK as sitk
+
+    from RadioWMHSegLib import model_io
+    from RadioWMHSegLib.image_io import read_flair, read_label
+    from RadioWMHSegLib.metrics import compute_metrics
+    from RadioWMHSegLib.segment import segment_image
+
+    models = ([("bundled", None)] if args.bundled else []) + [(Path(m).name, m) for m in args.models]
+    rows = []
+    for name, flair, truth, stripped in cases(Path(args.data), args.synthetic):
+        image = read_flair(flair)
+        reference = sitk.Cast(read_label(truth) == 1, sitk.sitkUInt8)
+        for model_name, model_dir in models:
+            loaded = model_io.load_model(model_dir, "cpu")
+            result = segment_image(image, model=loaded, device="cpu", skull_stripped=stripped)
+            metrics = compute_metrics(result.mask, reference)
+            row = {"case": name, "model": model_name,
+                   **{k: round(float(metrics[k]), 3) for k in ("dsc", "hd95", "lesion_f1", "sensitivity", "precision")}}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    lines = ["| case | model | DSC | HD95 (mm) | lesion F1 | sensitivity | precision |", "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row['case']} | {row['model']} | {row['dsc']} | {row['hd95']} | {row['lesion_f1']} | "
+                     f"{row['sensitivity']} | {row['precision']} |")
+    for model_name, _ in models:
+        synthetic = [r for r in rows if r["model"] == model_name and r["case"].startswith("synthetic_")]
+        if synthetic:
+            mean = lambda k: np.mean([r[k] for r in synthetic])
+            lines.append(f"| synthetic mean ({len(synthetic)}) | {model_name} | {mean('dsc'):.3f} | {mean('hd95'):.1f} | "
+                         f"{mean('lesion_f1'):.3f} | {mean('sensitivity'):.3f} | {mean('precision'):.3f} |")
+    text = "\n".join(lines) + f"\n\nCommand: `python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:])}`\n"
+    Path(args.out).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
