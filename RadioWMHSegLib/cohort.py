@@ -151,7 +151,7 @@ def segment_cohort(inputs, output_dir, *, write_prob=False, write_brain_mask=Fal
                 continue
         try:
             # A case interrupted half-way left some outputs: they are redone, not trusted.
-            result = segment_module.segment(path, overwrite=True, model=loaded, device=device, **wanted, **options)
+            result = segment_module.segment(path, overwrite=True, model=loaded, device=torch_device, **wanted, **options)
         except KeyboardInterrupt as exc:
             rows.append({**row, "status": "failed", "message": f"interrupted: {exc}"})
             _write_summary(rows, output_dir / "cohort_summary.csv")
@@ -173,13 +173,7 @@ def segment_cohort(inputs, output_dir, *, write_prob=False, write_brain_mask=Fal
 
 
 def _write_summary(rows, path):
-    import csv
-    import io
-
     columns = ["case", "status", "wmh_volume_ml", "lesion_count", "uncertain_volume_ml", "seconds", "message",
                "warnings", "input"]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows({**row, "warnings": " | ".join(row.get("warnings") or [])} for row in rows)
-    safe_write.atomic_write_text(path, buffer.getvalue(), overwrite=True)  # a summary, regenerated each run
+    rows = [{**row, "warnings": " | ".join(row.get("warnings") or [])} for row in rows]
+    safe_write.atomic_write_csv(path, rows, columns, overwrite=True)  # a summary, regenerated each run

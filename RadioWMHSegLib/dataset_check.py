@@ -80,13 +80,18 @@ def _check_files(case, report, digests):
             report.problems.append(f"case {case.name}: the prediction is not on the image grid ({problem})")
 
 
+def _same_case_id(a, b) -> bool:
+    """Both exported from one FLAIR (3D Slicer's exportCase records its case_id): versions, whatever their names."""
+    return bool(a.metadata.get("case_id")) and a.metadata.get("case_id") == b.metadata.get("case_id")
+
+
 def _check_duplicates(cases, digests, report):
     first = {}
     for case in cases:
         digest = digests.get(case.name)
         if digest is None:
             continue
-        if digest in first and group_key(first[digest]) != group_key(case):
+        if digest in first and group_key(first[digest]) != group_key(case) and not _same_case_id(first[digest], case):
             report.problems.append(f"cases {first[digest].name} and {case.name} have identical image voxels (the same "
                                    "scan under two names): remove one of them from dataset.json")
         first.setdefault(digest, case)

@@ -11,6 +11,7 @@ from pathlib import Path
 import SimpleITK as sitk
 
 from .errors import InputError
+from .geometry import grid_difference
 
 # Output roles: the command-line flag that names each (for messages), the endings it may have, and an
 # example file name.
@@ -72,19 +73,10 @@ def check_output_paths(outputs: dict, inputs=(), overwrite=False):
 
 def check_same_grid(reference: sitk.Image, image: sitk.Image, reference_path):
     """Refuse a reference mask that is not on the input's voxel grid (its metrics would be meaningless)."""
-    import numpy as np
-
-    same = (reference.GetSize() == image.GetSize()
-            and np.allclose(reference.GetSpacing(), image.GetSpacing(), rtol=1e-4, atol=1e-4)
-            and np.allclose(reference.GetOrigin(), image.GetOrigin(), atol=1e-3)
-            and np.allclose(reference.GetDirection(), image.GetDirection(), atol=1e-4))
-    if not same:
-        shown = " x ".join(str(n) for n in reference.GetSize())
-        raise InputError(
-            f"the reference '{Path(str(reference_path)).name}' is not on the FLAIR's voxel grid (size {shown} vs "
-            f"{' x '.join(str(n) for n in image.GetSize())}, or another spacing, origin or orientation): give the "
-            "reference mask made on this FLAIR"
-        )
+    problem = grid_difference(reference, image)
+    if problem:
+        raise InputError(f"the reference '{Path(str(reference_path)).name}' is not on the FLAIR's voxel grid "
+                         f"({problem}): give the reference mask made on this FLAIR")
 
 
 def _file_state(path: Path):

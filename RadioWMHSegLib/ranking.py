@@ -13,9 +13,10 @@ import json
 from pathlib import Path
 
 from . import safe_write
+from .choices import DEFAULT_UNCERTAINTY_SCORE as DEFAULT_SCORE
+from .choices import UNCERTAINTY_SCORES as SCORES
 from .cohort import cohort_outputs
 from .errors import InputError
-from .uncertainty import DEFAULT_SCORE, SCORES
 
 STATS_SUFFIX = "_stats.json"
 RANKING_CSV = "uncertainty_ranking.csv"

@@ -14,15 +14,12 @@ from pathlib import Path
 import SimpleITK as sitk
 
 from . import safe_write
+from .choices import DEFAULT_MIN_LESION_MM3, DEFAULT_THRESHOLD
 from .errors import CancelledError, InputError, RadioWMHSegError
 from .output_paths import OUTPUT_KINDS, _file_state, _outputs_report, check_output_paths, check_same_grid  # noqa: F401
 
 log = logging.getLogger(__name__)
 
-# Connected components smaller than this are dropped: at 1 mm they are single noisy voxels, and the
-# WMH challenge's lesion-wise scores count every component.
-DEFAULT_MIN_LESION_MM3 = 3.0
-DEFAULT_THRESHOLD = 0.5
 # A voxel is other pathology (label 2, 3-class models) where P(other pathology) >= 0.5: then no other
 # class can be more likely. WMH is never called there, whatever the WMH threshold.
 PATHOLOGY_THRESHOLD = 0.5

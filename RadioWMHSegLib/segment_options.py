@@ -48,7 +48,7 @@ class SegmentOptions:
         return {"skull_stripped": bool(self.skull_stripped), "skull_strip_method": self.skull_strip_method,
                 "device": self.device, "threshold": float(self.threshold),
                 "min_lesion_mm3": float(self.min_lesion_mm3), "tta": bool(self.tta), "precision": self.precision,
-                "model": self.model, "uncertainty": bool(self.uncertainty)}
+                "model": self.model}
 
     def command_arguments(self) -> list:
         """Options of `radiowmhseg segment` that ask for the same segmentation (outputs not included)."""

@@ -77,10 +77,12 @@ class RadioWMHSegLogic:
                                      threshold=threshold, min_lesion_mm3=minLesionMm3, tta=tta, model=model,
                                      probability=probabilityVolume)
         result = segment_image(volume_to_sitk(volumeNode), progress=progress, cancel=cancel,
-                               **options.segment_image_arguments())
+                               uncertainty=options.uncertainty, **options.segment_image_arguments())
         parameters = dict(_options_record(options), device=result.record.get("device"),
                           skull_strip=_stage_parameters(result.record, "skull_strip"))
-        stats = dict(result.stats.to_dict(), **({"uncertainty": result.uncertainty_score} if result.uncertainty_score else {}))
+        stats = result.stats.to_dict()
+        if result.uncertainty_score:
+            stats["uncertainty"] = result.uncertainty_score
         return self.loadResult(volumeNode, result.mask,
                                probability=result.probability if options.probability else None,
                                stats=stats, modelInfo=result.record.get("model"),
@@ -267,6 +269,9 @@ class RadioWMHSegLogic:
             "wmh_volume_ml": round(float(np.count_nonzero(sitk.GetArrayViewFromImage(label) == 1))
                                    * float(np.prod(label.GetSpacing())) / 1000.0, 4),
         }
+        parameters = json.loads(segmentationNode.GetAttribute(ATTRIBUTE_PREFIX + "Parameters") or "{}")
+        if "skull_stripped" in parameters:  # so that fine-tuning prepares the case as it was segmented
+            metadata["skull_stripped"] = bool(parameters["skull_stripped"])
         if pathology_segment_id(segmentationNode):
             metadata["other_pathology_volume_ml"] = round(float(np.count_nonzero(sitk.GetArrayViewFromImage(label) == 2))
                                                           * float(np.prod(label.GetSpacing())) / 1000.0, 4)

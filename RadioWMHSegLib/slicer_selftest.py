@@ -36,12 +36,6 @@ def skip_reason():
     return None
 
 
-def dice(a: sitk.Image, b: sitk.Image) -> float:
-    a, b = sitk.GetArrayViewFromImage(a) > 0, sitk.GetArrayViewFromImage(b) > 0
-    total = int(a.sum()) + int(b.sum())
-    return 1.0 if total == 0 else 2.0 * float(np.logical_and(a, b).sum()) / total
-
-
 def run_workflow(logic, jobs, volume_node, truth_path, dataset_dir, options=None) -> dict:
     """Segment in a background job, edit as a user would, export; raise AssertionError when a step fails.
 
@@ -50,6 +44,8 @@ def run_workflow(logic, jobs, volume_node, truth_path, dataset_dir, options=None
     result against the true mask, "segmentation", "case" (the exported datasets.Case), "entry"
     (its dataset.json entry)}; the caller compares "dice" with SAMPLE_DICE_FLOOR.
     """
+    from .metrics import dice  # here: scipy comes with the first-use install, after the module has loaded
+
     ends = []
     jobs.start_segmentation(logic, volume_node, options or SegmentOptions(), finished=ends.append)
     if not jobs.wait(JOB_TIMEOUT_SECONDS) or not ends:

@@ -10,14 +10,12 @@ P(WMH) over the 4 flip passes, mapped to the input grid and 0 outside the brain.
   there is neither);
 - `mean_in_wmh`: mean uncertainty over the predicted WMH mask (0 when the mask is empty).
 
-Cases are ranked by `uncertain_volume_ml` by default: the tissue an annotator has to decide on.
+Cases are ranked (ranking.py) by `uncertain_volume_ml` by default: the tissue an annotator has to decide on;
+choices.UNCERTAINTY_SCORES lists the scores `radiowmhseg rank --by` accepts.
 """
 
 import numpy as np
 import SimpleITK as sitk
-
-from .choices import DEFAULT_UNCERTAINTY_SCORE as DEFAULT_SCORE
-from .choices import UNCERTAINTY_SCORES as SCORES
 
 MEASURE = "standard deviation of P(WMH) over the 4 test-time flips"
 UNCERTAIN_LEVEL = 0.1

@@ -4,15 +4,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from RadioWMHSegLib import templates
-
-
-def rotation(ax, ay, az):
-    """3x3 rotation matrix from angles in degrees about x, then y, then z."""
-    ax, ay, az = np.deg2rad([ax, ay, az])
-    rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
-    ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
-    rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
-    return rz @ ry @ rx
+from RadioWMHSegLib.geometry import rotation
 
 
 def flair_like_template():
@@ -44,10 +36,7 @@ def add_bright_blob(image_mni, centre_index, radius_mm=6.0, value=900.0):
 
 def native_grid(size=(110, 130, 100), spacing=(1.6, 1.6, 1.8), angle_deg=12.0, left_handed=True):
     """An oblique (rotated about two axes), optionally left-handed grid centred on the brain."""
-    a, b = np.deg2rad(angle_deg), np.deg2rad(angle_deg / 2)
-    rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
-    rx = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
-    direction = rz @ rx @ (np.diag([1.0, 1.0, -1.0]) if left_handed else np.eye(3))
+    direction = rotation(angle_deg / 2, 0.0, angle_deg) @ (np.diag([1.0, 1.0, -1.0]) if left_handed else np.eye(3))
     grid = sitk.Image(size, sitk.sitkFloat32)
     grid.SetSpacing(spacing)
     grid.SetDirection(direction.flatten().tolist())
@@ -68,3 +57,10 @@ def phantom_with_blob(grid=None, centre_index=(70, 120, 100)):
     grid = grid or native_grid()
     image, blob = add_bright_blob(flair_like_template(), centre_index)
     return to_native(image, grid), to_native(blob, grid, sitk.sitkNearestNeighbor)
+
+
+def two_blob_phantom():
+    """A native FLAIR-like phantom with a bright blob in each hemisphere."""
+    image, _ = add_bright_blob(flair_like_template(), (60, 120, 100))
+    image, _ = add_bright_blob(image, (135, 120, 100))
+    return to_native(image, native_grid(size=(70, 80, 64), spacing=(2.4, 2.4, 2.6)))

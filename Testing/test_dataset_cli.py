@@ -58,7 +58,7 @@ def _write_dicom_series(image, folder):
 
 
 def _entries(dataset_dir):
-    return {e["case"]: e for e in json.loads((Path(dataset_dir) / "dataset.json").read_text())["training"]}
+    return {e["case"]: e for e in json.loads((Path(dataset_dir) / "dataset.json").read_text(encoding="utf-8"))["training"]}
 
 
 # ----------------------------------------------------------------------------- help, create, one pair
@@ -240,7 +240,7 @@ def test_check_passes_a_clean_dataset_and_reports_every_problem_of_a_broken_one(
     sitk.WriteImage(shifted, str(ds / "labelsTr" / "c2.nii.gz"))                   # off the image grid
     sitk.WriteImage(sitk.ReadImage(str(ds / "imagesTr" / "c3_0000.nii.gz")),
                     str(ds / "imagesTr" / "c4_0000.nii.gz"))                       # c4 is c3's scan again
-    data = json.loads((ds / "dataset.json").read_text())
+    data = json.loads((ds / "dataset.json").read_text(encoding="utf-8"))
     data["test"] = ["c5"]                                                         # tested and trained on
     (ds / "dataset.json").write_text(json.dumps(data))
     assert main(["dataset", "check", str(ds)]) == 1
@@ -260,7 +260,7 @@ def test_check_reports_a_test_image_that_is_a_training_scan_and_empty_masks(tmp_
     image = _flair(60)
     add_case(ds, "blank", image, _mask(image, ()))
     sitk.WriteImage(sitk.ReadImage(str(ds / "imagesTr" / "c1_0000.nii.gz")), str(ds / "imagesTs_c1.nii.gz"))
-    data = json.loads((ds / "dataset.json").read_text())
+    data = json.loads((ds / "dataset.json").read_text(encoding="utf-8"))
     data["test"] = ["imagesTs_c1.nii.gz"]
     (ds / "dataset.json").write_text(json.dumps(data))
     assert main(["dataset", "check", str(ds)]) == 1
@@ -291,7 +291,7 @@ def test_split_keeps_versions_and_duplicates_together_and_covers_every_case(tmp_
     assert main(["dataset", "split", str(ds), "--folds", "3", "--test", "1"]) == 0
     out = capsys.readouterr().out
     assert "kept together: p0, p0_v2, p0_v3" in out and "kept together: p1, p6" in out
-    splits = json.loads((ds / "splits.json").read_text())
+    splits = json.loads((ds / "splits.json").read_text(encoding="utf-8"))
     names = {c.name for c in load_dataset(ds).cases}
     together = [{"p0", "p0_v2", "p0_v3"}, {"p1", "p6"}]
     assert len(splits["folds"]) == 3 and len(splits["test"]) == 1
@@ -338,7 +338,7 @@ def tiny_source_model(tmp_path):
 
     from RadioWMHSegLib import model_io
     from RadioWMHSegLib.network import AttentionVNet
-    from test_training import TINY_NET
+    from tiny_datasets import TINY_NET
 
     torch.manual_seed(1)
     net = AttentionVNet(**TINY_NET)
@@ -346,14 +346,14 @@ def tiny_source_model(tmp_path):
 
 
 def _tiny_dataset_with_split(path):
-    from test_training import make_tiny_dataset
+    from tiny_datasets import make_tiny_dataset
 
     ds = make_tiny_dataset(path, 4, seed=5)
     image = sitk.ReadImage(str(ds / "imagesTr" / "case_001_0000.nii.gz"))
     label = sitk.ReadImage(str(ds / "labelsTr" / "case_001.nii.gz"))
     add_case(ds, "case_001", image, label)  # a second version of case_001
     assert main(["dataset", "split", str(ds), "--folds", "2"]) == 0
-    return ds, json.loads((ds / "splits.json").read_text())
+    return ds, json.loads((ds / "splits.json").read_text(encoding="utf-8"))
 
 
 def test_finetune_on_a_fold_trains_on_its_train_cases_and_validates_on_its_val_cases(tmp_path, tiny_source_model,
@@ -367,14 +367,14 @@ def test_finetune_on_a_fold_trains_on_its_train_cases_and_validates_on_its_val_c
     for fold in (0, 1):
         assert main(["finetune", str(ds), "-o", str(tmp_path / f"run{fold}"), "--fold", str(fold), *common]) == 0
         assert f"on fold {fold}'s val cases" in capsys.readouterr().out
-        card = model_io.read_card(json.loads((tmp_path / f"run{fold}" / "record.json").read_text())["model_dir"])
+        card = model_io.read_card(json.loads((tmp_path / f"run{fold}" / "record.json").read_text(encoding="utf-8"))["model_dir"])
         assert card["training"]["fold"] == fold
         assert card["training"]["validation_cases"] == splits["folds"][fold]["val"]
         assert card["training"]["datasets"][0]["cases"] == len(splits["folds"][fold]["train"])
     assert main(["finetune", str(ds), "-o", str(tmp_path / "run9"), "--fold", "9", *common]) == 1
     assert "fold 9 does not exist" in capsys.readouterr().err
     # A case added after the split: refused before any preprocessing, with what to do.
-    from test_training import tiny_case
+    from tiny_datasets import tiny_case
 
     add_case(ds, "late", *tiny_case(99))
     fresh = [a if a != str(tmp_path / "cache") else str(tmp_path / "fresh_cache") for a in common]
@@ -388,7 +388,7 @@ def test_finetune_on_a_fold_trains_on_its_train_cases_and_validates_on_its_val_c
 
 def test_experiment_on_a_fold_tests_on_its_val_cases(tmp_path, tiny_source_model):
     from RadioWMHSegLib.training.experiment import run_experiment
-    from test_training import tiny_options
+    from tiny_datasets import tiny_options
 
     ds, splits = _tiny_dataset_with_split(tmp_path / "tiny")
     options = tiny_options(epochs=1, steps_per_epoch=1, cache_root=tmp_path / "cache", fold=1)
@@ -423,7 +423,7 @@ def test_native_preprocessing_follows_each_cases_skull_stripped_flag(tmp_path, m
     stage.preprocess_dataset(load_dataset(ds), tmp_path / "cache")
     assert calls == {"stripped": True, "whole_head": False}
     # Changing a case's flag redoes that case only.
-    data = json.loads((ds / "dataset.json").read_text())
+    data = json.loads((ds / "dataset.json").read_text(encoding="utf-8"))
     data["training"][1]["skull_stripped"] = True
     (ds / "dataset.json").write_text(json.dumps(data))
     calls.clear()
@@ -444,5 +444,5 @@ def test_bulk_add_check_and_split_of_the_shared_cases(shared_data, tmp_path, cap
     assert "added 5 case(s)" in capsys.readouterr().out
     assert main(["dataset", "check", str(ds)]) == 0
     assert main(["dataset", "split", str(ds), "--folds", "5"]) == 0
-    splits = json.loads((ds / "splits.json").read_text())
+    splits = json.loads((ds / "splits.json").read_text(encoding="utf-8"))
     assert sorted(n for f in splits["folds"] for n in f["val"]) == sorted(p.name for p in source.glob("case_*"))

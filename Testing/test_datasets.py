@@ -47,7 +47,7 @@ def test_create_add_load_roundtrip_with_prediction_and_metadata(tmp_path):
     label = sitk.ReadImage(str(loaded.label_path))
     assert label.GetPixelID() == sitk.sitkUInt8
     assert np.array_equal(sitk.GetArrayFromImage(label), sitk.GetArrayFromImage(_label_like(image)))
-    data = json.loads((path / "dataset.json").read_text())
+    data = json.loads((path / "dataset.json").read_text(encoding="utf-8"))
     assert data["numTraining"] == 1 and data["file_ending"] == ".nii.gz"
 
 
@@ -176,7 +176,7 @@ def test_import_resume_adds_only_missing_cases(tmp_path):
     task = _fake_msd(tmp_path / "task", n=3)
     out = tmp_path / "out"
     import_msd(task, out, progress=False)
-    data = json.loads((out / "dataset.json").read_text())
+    data = json.loads((out / "dataset.json").read_text(encoding="utf-8"))
     data["training"] = data["training"][:1]
     (out / "dataset.json").write_text(json.dumps(data))
     import_msd(task, out, resume=True, progress=False)

@@ -128,7 +128,7 @@ def test_csv_and_json_outputs(cohort, tmp_path):
     with pytest.raises(InputError, match="already exists"):
         write_csv(rows, path)
 
-    text = write_json(rows, tmp_path / "metrics.json").read_text()
+    text = write_json(rows, tmp_path / "metrics.json").read_text(encoding="utf-8")
     assert "NaN" not in text
     document = json.loads(text)
     assert document["cases"][2]["hd95"] is None

@@ -4,9 +4,8 @@ import csv
 
 import pytest
 
+from RadioWMHSegLib.choices import STRATEGIES
 from tiny_datasets import make_tiny_dataset, tiny_options
-
-STRATEGIES = ("all", "decoder", "last", "scratch", "mixed")
 
 
 def _options(tmp_path):
@@ -37,7 +36,7 @@ def test_experiment_scores_every_strategy_and_size_and_resumes(tmp_path):
     summary = list(csv.DictReader((out / "table.csv").open()))
     assert {(int(r["n_train"]), r["strategy"]) for r in summary} == {(n, s) for n in (2, 3) for s in STRATEGIES}
     assert all(r["n_cases"] == "2" for r in summary)
-    markdown = table.read_text()
+    markdown = table.read_text(encoding="utf-8")
     for strategy in STRATEGIES:
         assert f"| 2 | {strategy} |" in markdown and f"| 3 | {strategy} |" in markdown
     assert "±" in markdown and "hd95" in markdown and "lesion_f1" in markdown

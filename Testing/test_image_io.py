@@ -8,18 +8,13 @@ import pytest
 import SimpleITK as sitk
 
 from RadioWMHSegLib.errors import InputError
+from RadioWMHSegLib.geometry import rotation as _rotation
 from RadioWMHSegLib.image_io import read_flair, read_label
-from phantoms import rotation as _rotation  # noqa: E402
+from image_files import flair_like as _flair_like
+from image_files import oblique_image as _oblique_image
+from image_files import write_dicom_series as _write_dicom_series
 
 LPS_FROM_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
-
-
-def _flair_like(shape_zyx=(12, 16, 20), seed=0):
-    """Smooth positive intensities with many grey levels, like an MR image."""
-    rng = np.random.default_rng(seed)
-    return (200 + 100 * rng.random(shape_zyx)).astype(np.float32)
-
-
 
 
 def _sitk_affine(image):
@@ -28,17 +23,6 @@ def _sitk_affine(image):
     affine[:3, :3] = np.array(image.GetDirection()).reshape(3, 3) @ np.diag(image.GetSpacing())
     affine[:3, 3] = image.GetOrigin()
     return affine
-
-
-def _oblique_image(array_zyx, left_handed=True):
-    image = sitk.GetImageFromArray(array_zyx)
-    image.SetSpacing((0.9, 1.1, 3.0))
-    image.SetOrigin((12.5, -30.0, 7.25))
-    direction = _rotation(8, -5, 20)
-    if left_handed:
-        direction = direction @ np.diag([1, 1, -1])
-    image.SetDirection(direction.ravel().tolist())
-    return image
 
 
 def _assert_same_geometry(read, expected):
@@ -90,31 +74,6 @@ def test_other_formats_keep_geometry_and_values(tmp_path, ending):
     assert image.GetPixelID() == sitk.sitkFloat32
     np.testing.assert_array_equal(sitk.GetArrayFromImage(image), array.astype(np.float32))
 
-
-def _write_dicom_series(image, folder):
-    """One file per slice, with the tags ITK needs to rebuild the geometry (SimpleITK's documented pattern)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    series_uid = "1.2.826.0.1.3680043.2.1125.1.42"
-    direction = image.GetDirection()
-    orientation = (direction[0], direction[3], direction[6], direction[1], direction[4], direction[7])
-    for k in range(image.GetDepth()):
-        slice_image = image[:, :, k]
-        tags = {
-            "0008|0060": "MR",
-            "0008|0016": "1.2.840.10008.5.1.4.1.1.4",
-            "0008|0018": f"{series_uid}.{k + 1}",
-            "0020|000d": f"{series_uid}.0",
-            "0020|000e": series_uid,
-            "0020|0013": str(k + 1),
-            "0020|0037": "\\".join(f"{v:.10f}" for v in orientation),
-            "0020|0032": "\\".join(f"{v:.6f}" for v in image.TransformIndexToPhysicalPoint((0, 0, k))),
-        }
-        for tag, value in tags.items():
-            slice_image.SetMetaData(tag, value)
-        writer.SetFileName(str(folder / f"slice_{k:03d}.dcm"))
-        writer.Execute(slice_image)
 
 
 def test_dicom_series_folder_keeps_geometry(tmp_path):
@@ -237,7 +196,7 @@ def test_implausible_spacing_is_refused(tmp_path, spacing, match):
 def test_non_positive_spacing_is_refused(tmp_path, spacing_text):
     # SimpleITK will not set such a spacing, so edit a MetaImage header by hand.
     sitk.WriteImage(sitk.GetImageFromArray(_flair_like()), str(tmp_path / "spacing.mhd"))
-    header = (tmp_path / "spacing.mhd").read_text()
+    header = (tmp_path / "spacing.mhd").read_text(encoding="utf-8")
     header = "\n".join(
         f"ElementSpacing = {spacing_text}" if line.startswith("ElementSpacing") else line for line in header.splitlines()
     )

@@ -2,7 +2,6 @@
 prediction agrees with whole-volume prediction."""
 
 import numpy as np
-import pytest
 import torch
 
 from RadioWMHSegLib.inference import predict_probability

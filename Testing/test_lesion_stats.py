@@ -7,6 +7,7 @@ import pytest
 import SimpleITK as sitk
 
 from RadioWMHSegLib.errors import InputError
+from RadioWMHSegLib.geometry import rotation
 from RadioWMHSegLib.lesion_stats import compute_lesion_stats, remove_small_lesions
 
 SPACING = (0.5, 0.8, 3.0)  # thick slices, anisotropic in plane
@@ -16,9 +17,7 @@ VOXEL_ML = 0.5 * 0.8 * 3.0 / 1000.0
 def oblique_image(array, spacing=SPACING):
     image = sitk.GetImageFromArray(array)
     image.SetSpacing(spacing)
-    a = np.deg2rad(25.0)
-    rotation = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
-    image.SetDirection((rotation @ np.diag([1.0, -1.0, 1.0])).flatten().tolist())
+    image.SetDirection((rotation(0.0, 25.0, 0.0) @ np.diag([1.0, -1.0, 1.0])).flatten().tolist())
     image.SetOrigin((12.0, -40.0, 7.5))
     return image
 

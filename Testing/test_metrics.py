@@ -10,6 +10,7 @@ from scipy import ndimage
 from scipy.spatial.distance import cdist
 
 from RadioWMHSegLib.errors import InputError
+from RadioWMHSegLib.geometry import rotation
 from RadioWMHSegLib.metrics import METRIC_KEYS, compute_metrics
 
 
@@ -23,8 +24,7 @@ def image_of(array, spacing=(1.0, 1.0, 1.0), direction=None, origin=(0.0, 0.0, 0
 
 
 def oblique_direction(degrees=20.0):
-    a = np.deg2rad(degrees)
-    return np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]]) @ np.diag([1, 1, -1])
+    return rotation(0.0, 0.0, degrees) @ np.diag([1, 1, -1])
 
 
 def random_blobs(shape, n_blobs, seed, max_radius=4):

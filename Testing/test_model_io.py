@@ -45,7 +45,7 @@ def test_missing_corrupt_and_mismatched_models_fail_clearly(tmp_path):
     with pytest.raises(ModelError, match="SHA-256"):
         model_io.load_model(folder)
 
-    card = json.loads((folder / model_io.CARD_FILE).read_text())
+    card = json.loads((folder / model_io.CARD_FILE).read_text(encoding="utf-8"))
     card.pop("weights_sha256")
     (folder / model_io.CARD_FILE).write_text(json.dumps(card))
     with pytest.raises(ModelError, match="cannot be read"):

@@ -106,7 +106,7 @@ def installed_files(tmp_path, cmake_text=None) -> dict:
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, f"CMake stopped on {lists}:\n{done.stderr}"
     installed = {}
-    for line in record.read_text().splitlines():
+    for line in record.read_text(encoding="utf-8").splitlines():
         kind, source_dir, file, destination, install_dir, no_subdir, binary_dir = line.split("|")
         if kind == "SCRIPTS" and not file.endswith("py"):
             file += ".py"
@@ -154,7 +154,7 @@ def test_the_build_installs_the_module_the_library_the_model_and_the_sample(tmp_
 
 @pytest.mark.parametrize("breakage", ["a library file", "the model's weights", "a subpackage file", "the source folder"])
 def test_the_install_check_names_what_a_broken_cmake_file_leaves_out(tmp_path, breakage):
-    text = MODULE_CMAKE.read_text()
+    text = MODULE_CMAKE.read_text(encoding="utf-8")
     edits = {
         "a library file": ("  RadioWMHSegLib/slicer_jobs.py\n", "", "RadioWMHSegLib/slicer_jobs.py"),
         "the model's weights": ("  Resources/Models/radiowmhseg-attention-vnet/model.pt\n", "",
@@ -198,7 +198,7 @@ def test_the_library_imports_from_the_installed_layout_and_finds_its_model_and_s
 
 
 def test_the_cmake_lists_name_every_file_once_without_globs():
-    text = MODULE_CMAKE.read_text()
+    text = MODULE_CMAKE.read_text(encoding="utf-8")
     for name in ("MODULE_PYTHON_SCRIPTS", "MODULE_PYTHON_RESOURCES", "LIBRARY_PYTHON_SCRIPTS", "LIBRARY_RESOURCES"):
         entries = re.search(rf"set\({name}\s+(.*?)\)", text, re.S).group(1).split()
         assert entries and not [e for e in entries if "*" in e], name
@@ -215,14 +215,14 @@ def ui_widgets():
 
 def test_the_ui_file_parses_and_holds_every_widget_the_panel_uses():
     widgets = ui_widgets()
-    used = set(re.findall(r"\bui\.(\w+)", MODULE_FILE.read_text()))
+    used = set(re.findall(r"\bui\.(\w+)", MODULE_FILE.read_text(encoding="utf-8")))
     assert used, "the panel uses no widget of the .ui"
     missing = sorted(used - set(widgets))
     assert not missing, f"{UI_FILE.name} lacks the widgets {missing} that RadioWMHSeg.py uses"
 
 
 def module_tree():
-    return ast.parse(MODULE_FILE.read_text())
+    return ast.parse(MODULE_FILE.read_text(encoding="utf-8"))
 
 
 def parameter_node_fields():
@@ -248,7 +248,7 @@ def test_every_widget_bound_in_the_ui_is_a_parameter_of_the_parameter_node():
     unknown = {w: p for w, p in bound.items() if p not in fields}
     assert not unknown, f"widgets bound to parameters the parameter node does not have: {unknown}"
     # Parameters kept without a bound widget are handled in code: they must be used there.
-    source = MODULE_FILE.read_text()
+    source = MODULE_FILE.read_text(encoding="utf-8")
     for field in fields - set(bound.values()):
         assert f".{field}" in source, f"parameter {field} is neither bound in the .ui nor used in RadioWMHSeg.py"
 
@@ -273,13 +273,14 @@ def test_every_segmentation_option_is_a_choice_in_the_advanced_section_and_reach
 
 
 def test_the_panel_choices_come_from_the_library_constants():
-    source = MODULE_FILE.read_text()
-    for constant in ("SKULL_STRIP_METHODS", "DEVICE_CHOICES", "PRECISIONS"):
+    source = MODULE_FILE.read_text(encoding="utf-8")
+    for constant in ("SKULL_STRIP_METHODS", "DEVICE_CHOICES", "PRECISIONS", "FROM_SOURCE_WEIGHTS"):
         assert re.search(rf"Choice\(list\({constant}\)\)", source), f"the panel types its own {constant}"
+    assert not re.search(r"Choice\(\[", source), "the panel types a list of choices: take it from RadioWMHSegLib.choices"
 
 
 def test_the_module_file_is_thin_and_has_its_classes():
-    source = MODULE_FILE.read_text()
+    source = MODULE_FILE.read_text(encoding="utf-8")
     compile(source, str(MODULE_FILE), "exec")
     assert len(source.splitlines()) < 300, "RadioWMHSeg.py grows: move the logic into RadioWMHSegLib"
     classes = {n.name for n in module_tree().body if isinstance(n, ast.ClassDef)}
@@ -290,7 +291,7 @@ def test_the_module_file_is_thin_and_has_its_classes():
 
 def test_only_the_qprocess_adapter_imports_qt():
     for path in sorted((REPOSITORY / "RadioWMHSegLib").rglob("*.py")):
-        source = path.read_text()
+        source = path.read_text(encoding="utf-8")
         tree = ast.parse(source)
         imported = {alias.name.split(".")[0] for node in ast.walk(tree)
                     if isinstance(node, ast.Import) for alias in node.names}
@@ -324,27 +325,27 @@ def test_loading_the_module_imports_nothing_that_is_installed_on_first_use():
 # ---------------------------------------------------------------- extension metadata, licence
 
 def test_the_extension_metadata_leaves_the_publisher_fields_to_fill_and_invents_no_address():
-    text = (REPOSITORY / "CMakeLists.txt").read_text()
+    text = (REPOSITORY / "CMakeLists.txt").read_text(encoding="utf-8")
     for field in ("HOMEPAGE", "CATEGORY", "CONTRIBUTORS", "DESCRIPTION", "ICONURL", "SCREENSHOTURLS", "DEPENDS"):
         assert re.search(rf'set\(EXTENSION_{field}\s+"[^"]+"\)', text), f"EXTENSION_{field} is not set"
     assert re.search(r'set\(EXTENSION_CATEGORY\s+"Segmentation"\)', text)
     assert re.search(r'set\(EXTENSION_DEPENDS\s+"PyTorch"\)', text)
     assert "add_subdirectory(RadioWMHSeg)" in text
-    publishing = (REPOSITORY / "docs" / "publishing.md").read_text()
+    publishing = (REPOSITORY / "docs" / "publishing.md").read_text(encoding="utf-8")
     for field in ("HOMEPAGE", "CONTRIBUTORS", "ICONURL", "SCREENSHOTURLS"):
         value = re.search(rf'set\(EXTENSION_{field}\s+"([^"]+)"\)', text).group(1)
         assert "docs/publishing.md" in value, f"EXTENSION_{field} is not marked as the publisher's to fill"
         assert f"EXTENSION_{field}" in publishing, f"docs/publishing.md does not say how to fill EXTENSION_{field}"
     for path in [REPOSITORY / "CMakeLists.txt", MODULE_FILE, REPOSITORY / "README.md", REPOSITORY / "docs" / "slicer.md"]:
-        assert not re.search(r"github\.com/radiowmhseg", path.read_text(), re.I), f"{path.name} names a made-up address"
+        assert not re.search(r"github\.com/radiowmhseg", path.read_text(encoding="utf-8"), re.I), f"{path.name} names a made-up address"
 
 
 def test_the_licence_is_the_apache_licence_named_in_pyproject_and_the_readme():
-    licence = (REPOSITORY / "LICENSE").read_text()
+    licence = (REPOSITORY / "LICENSE").read_text(encoding="utf-8")
     assert licence.lstrip().startswith("Apache License") and "Version 2.0, January 2004" in licence
     assert "END OF TERMS AND CONDITIONS" in licence and len(licence.splitlines()) > 190
-    assert re.search(r'license\s*=\s*\{\s*text\s*=\s*"Apache-2.0"', (REPOSITORY / "pyproject.toml").read_text())
-    readme = (REPOSITORY / "README.md").read_text().rstrip().splitlines()
+    assert re.search(r'license\s*=\s*\{\s*text\s*=\s*"Apache-2.0"', (REPOSITORY / "pyproject.toml").read_text(encoding="utf-8"))
+    readme = (REPOSITORY / "README.md").read_text(encoding="utf-8").rstrip().splitlines()
     assert readme[-2].startswith("## Licen") and "Apache" in readme[-1], "the README ends with its Licence section"
 
 

@@ -8,44 +8,18 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from phantoms import add_bright_blob, flair_like_template, native_grid, to_native
+from conftest import three_class_model
+from phantoms import two_blob_phantom
 from RadioWMHSegLib import model_io
 from RadioWMHSegLib.errors import ModelError
 from RadioWMHSegLib.inference import predict, predict_probability
-from RadioWMHSegLib.model_io import LoadedModel
 from RadioWMHSegLib.segment import segment, segment_image
 from tiny_datasets import TINY_NET, make_tiny_dataset, tiny_options
 
 
-def three_class_net(threshold=3.0, gain=4.0):
-    """Not a trained model: bright voxels are WMH on one side of the array (low x), other pathology on the other."""
-    import torch
-    from torch import nn
-
-    class _Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.config = {"channels": [1], "out_channels": 3}
-            self.anchor = nn.Parameter(torch.zeros(1))
-
-        def forward(self, x):
-            far_side = (torch.linspace(-1.0, 1.0, x.shape[-1], device=x.device) > 0).float()
-            bright = gain * (x - threshold) + self.anchor
-            return torch.cat([torch.zeros_like(bright), bright - 40 * far_side, bright - 40 * (1 - far_side)], dim=1)
-
-    return _Net().eval()
-
-
-def three_class_model():
-    return LoadedModel(net=three_class_net(), card={"name": "three-class-stand-in"}, path=None)
-
-
 @pytest.fixture(scope="module")
 def two_blobs():
-    """A native FLAIR-like phantom with a bright blob in each hemisphere."""
-    image, _ = add_bright_blob(flair_like_template(), (60, 120, 100))
-    image, _ = add_bright_blob(image, (135, 120, 100))
-    return to_native(image, native_grid(size=(70, 80, 64), spacing=(2.4, 2.4, 2.6)))
+    return two_blob_phantom()
 
 
 def test_label2_class_gives_three_class_targets_and_a_loss_over_them():
@@ -121,7 +95,7 @@ def test_segment_writes_the_pathology_mask_and_its_volume_or_refuses_before_any_
             skull_stripped=True, model=three_class_model(), device="cpu")
     written = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "other.nii.gz")))
     volume = written.sum() * np.prod(two_blobs.GetSpacing()) / 1000.0
-    assert json.loads((tmp_path / "s.json").read_text())["other_pathology"]["volume_ml"] == pytest.approx(volume, abs=1e-3)
+    assert json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))["other_pathology"]["volume_ml"] == pytest.approx(volume, abs=1e-3)
     monkeypatch.setattr(segment_module, "segment_image", lambda *a, **k: pytest.fail("work began before the check"))
     with pytest.raises(ModelError, match="no 'other pathology' class"):
         segment(flair, tmp_path / "b.nii.gz", pathology_mask=tmp_path / "b_other.nii.gz", model=bright_voxel_model)

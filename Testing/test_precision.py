@@ -26,7 +26,7 @@ def test_measurement_is_cached_per_machine(monkeypatch, tmp_path):
     calls = []
     monkeypatch.setattr(precision, "_seconds_per_step", _fake_timer(1.0, 58.0, calls))
     assert precision.cpu_precision() == "fp32"
-    cached = json.loads((tmp_path / "radiowmhseg_home" / "precision.json").read_text())
+    cached = json.loads((tmp_path / "radiowmhseg_home" / "precision.json").read_text(encoding="utf-8"))
     assert cached["choice"] == "fp32" and cached["bf16_s"] == 58.0
     assert precision.cpu_precision() == "fp32"
     assert len(calls) == 2  # not measured again

@@ -6,16 +6,17 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from conftest import SHARED_DATA as DATA
 from RadioWMHSegLib import templates
 from RadioWMHSegLib.errors import InputError
+from RadioWMHSegLib.geometry import rotation as _rotation
+from RadioWMHSegLib.metrics import dice
 from RadioWMHSegLib.preprocessing import PreprocessedCase, mask_from_stripped, normalise_intensity, preprocess
 from RadioWMHSegLib.preprocessing.bias_field import correct_bias_field
 from RadioWMHSegLib.preprocessing.intensity import CLIP_SIGMA
 from RadioWMHSegLib.preprocessing.reorient_resample import reorient_resample
 from RadioWMHSegLib.preprocessing.skull_strip import choose_method
 
-from conftest import SHARED_DATA as DATA  # noqa: E402
-from phantoms import rotation as _rotation  # noqa: E402
 CLINICAL_FLAIR = DATA / "clinical_flair_1mm" / "FLAIR.nii.gz"
 
 
@@ -58,11 +59,6 @@ def _corners(image):
 def _native_grid_for(mni_to_native, spacing=(1.3, 1.1, 2.5)):
     mapped = [mni_to_native.TransformPoint(p) for p in _corners(templates.crop_grid())]
     return _grid_covering(mapped, _left_handed_oblique_direction(), spacing)
-
-
-def _dice(a, b):
-    a, b = np.asarray(a) > 0, np.asarray(b) > 0
-    return 2.0 * np.logical_and(a, b).sum() / (a.sum() + b.sum())
 
 
 def _physical_centroid(image, weights=None):
@@ -234,6 +230,29 @@ def test_bias_field_correction_flattens_a_smooth_field():
     assert parameters["shrink_factor"] == 4 and len(parameters["max_iterations"]) == 4
 
 
+def test_registration_is_deterministic_whatever_the_process_threads_and_leaves_them_alone(monkeypatch):
+    """The registration runs single-threaded by its own setting: many process threads change nothing,
+    and the process's ITK thread count is the caller's before and after."""
+    from phantoms import phantom_with_blob
+    from RadioWMHSegLib.preprocessing.registration import register_to_mni
+
+    image, _ = phantom_with_blob()
+    working = reorient_resample(image)
+    previous = sitk.ProcessObject_GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(8)  # more threads than cores: a threaded sum would vary
+
+    def process_wide_change(threads):
+        raise AssertionError("the registration changed the process's ITK thread count")
+
+    monkeypatch.setattr(sitk, "ProcessObject_SetGlobalDefaultNumberOfThreads", process_wide_change)
+    try:
+        runs = [register_to_mni(working)[0].GetParameters() for _ in range(3)]
+    finally:
+        monkeypatch.undo()
+        sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(previous)
+    assert runs[0] == runs[1] == runs[2]
+
+
 def test_skull_strip_method_choice():
     import torch
 
@@ -338,13 +357,13 @@ def test_pipeline_recovers_the_known_affine_and_brain(synthetic_native, template
 
     crop_template_mask = sitk.GetArrayFromImage(templates.to_crop_grid(template_mask, sitk.sitkNearestNeighbor))
     assert case.brain_mask_crop.dtype == np.uint8
-    assert _dice(case.brain_mask_crop, crop_template_mask) > 0.9
+    assert dice(case.brain_mask_crop, crop_template_mask) > 0.9
 
     expected_native_mask = sitk.Resample(template_mask, native, known.GetInverse(), sitk.sitkNearestNeighbor, 0)
     assert case.brain_mask_native.GetSize() == native.GetSize()
     np.testing.assert_allclose(case.brain_mask_native.GetDirection(), native.GetDirection())
     np.testing.assert_allclose(case.brain_mask_native.GetOrigin(), native.GetOrigin())
-    assert _dice(sitk.GetArrayFromImage(case.brain_mask_native), sitk.GetArrayFromImage(expected_native_mask)) > 0.9
+    assert dice(sitk.GetArrayFromImage(case.brain_mask_native), sitk.GetArrayFromImage(expected_native_mask)) > 0.9
 
 
 @pytest.mark.slow
@@ -412,4 +431,4 @@ def test_real_skull_on_flair_gives_a_plausible_brain():
     volume_ml = sitk.GetArrayFromImage(case.brain_mask_native).sum() * voxel_ml
     assert 900 < volume_ml < 1900
     crop_template_mask = sitk.GetArrayFromImage(templates.to_crop_grid(templates.mni_brain_mask(), sitk.sitkNearestNeighbor))
-    assert _dice(case.brain_mask_crop, crop_template_mask) > 0.85
+    assert dice(case.brain_mask_crop, crop_template_mask) > 0.85

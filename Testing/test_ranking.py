@@ -6,10 +6,10 @@ import json
 import pytest
 import SimpleITK as sitk
 
+from conftest import lopsided_net
 from phantoms import native_grid, phantom_with_blob
 from RadioWMHSegLib import cli, ranking
 from RadioWMHSegLib.model_io import LoadedModel
-from test_uncertainty import lopsided_net
 
 
 def write_stats(folder, case, score=None, wmh=1.0):
@@ -54,7 +54,7 @@ def test_the_command_prints_the_table_and_writes_the_csv(results, tmp_path, caps
     (tmp_path / "mine.csv").write_text("a user's file")
     assert cli.main(["rank", str(results), "-o", str(tmp_path / "mine.csv")]) == 1
     assert "already exists" in capsys.readouterr().err
-    assert (tmp_path / "mine.csv").read_text() == "a user's file"
+    assert (tmp_path / "mine.csv").read_text(encoding="utf-8") == "a user's file"
 
 
 def test_flairs_without_a_results_folder_are_refused_in_one_line(tmp_path, capsys):

@@ -17,13 +17,15 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from image_files import flair_like as _flair_like
+from image_files import oblique_image as _oblique_image
+from image_files import write_dicom_series as _write_dicom_series
 from phantoms import native_grid, phantom_with_blob
 from RadioWMHSegLib import cli, safe_write
 from RadioWMHSegLib import segment as segment_module
 from RadioWMHSegLib.errors import InputError
 from RadioWMHSegLib.image_io import dicom_series_ids, read_flair
 from RadioWMHSegLib.segment import SegmentationResult, segment, segment_cohort
-from test_image_io import _flair_like, _oblique_image, _write_dicom_series
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 
@@ -136,7 +138,7 @@ def test_text_and_byte_writes_that_fail_say_why_in_one_sentence(tmp_path, monkey
 
 
 def test_an_empty_text_is_still_a_valid_write(tmp_path):
-    assert safe_write.atomic_write_text(tmp_path / "empty.txt", "").read_text() == ""
+    assert safe_write.atomic_write_text(tmp_path / "empty.txt", "").read_text(encoding="utf-8") == ""
 
 
 # ---------------------------------------------------------------- segment(): the write phase
@@ -387,8 +389,12 @@ def test_a_t1_like_contrast_is_flagged_and_a_flair_is_not():
     inside = sitk.GetArrayFromImage(brain) > 0
     t1 = sitk.GetImageFromArray(((200 * gm + 300 * wm + 60 * np.clip(1 - gm - wm, 0, 1)) * inside).astype(np.float32))
     t1.CopyInformation(brain)
-    assert any("does not look like FLAIR" in w for w in check_contrast(t1, brain))
-    assert check_contrast(flair_like_template(), brain) == []
+    # At 2 mm (as fast as a test should be; the check reads the same at 1 mm).
+    brain2, t1_2, flair_2 = (sitk.BinShrink(i, [2, 2, 2]) for i in (sitk.Cast(brain, sitk.sitkFloat32), t1,
+                                                                     flair_like_template()))
+    brain2 = sitk.Cast(brain2 > 0.5, sitk.sitkUInt8)
+    assert any("does not look like FLAIR" in w for w in check_contrast(t1_2, brain2))
+    assert check_contrast(flair_2, brain2) == []
 
 
 def test_warnings_reach_the_record_and_the_stats_beside_those_of_segment_image(tmp_path, head, fast_segment):
@@ -399,7 +405,7 @@ def test_warnings_reach_the_record_and_the_stats_beside_those_of_segment_image(t
     assert quality["brain_volume_ml"] == 1234.0  # what segment_image put there is kept
     assert quality["warnings"][0] == "a warning of segment_image"
     assert any("covers only" in w for w in quality["warnings"][1:])
-    saved = json.loads((tmp_path / "s.json").read_text())
+    saved = json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))
     assert saved["processing"]["quality"]["warnings"] == quality["warnings"]
 
 
@@ -440,7 +446,7 @@ def test_a_cohort_rerun_with_other_settings_is_not_taken_for_done(tmp_path, coho
     out = tmp_path / "out"
     assert set(_statuses(segment_cohort([cohort], out, model=fake_model, show_progress=False)).values()) == {"done"}
     first = (out / "a_wmh.nii.gz").read_bytes()
-    saved = json.loads((out / "a_stats.json").read_text())
+    saved = json.loads((out / "a_stats.json").read_text(encoding="utf-8"))
     assert saved["settings"]["threshold"] == 0.5 and saved["settings"]["model"]["weights_sha256"] == "0" * 64
 
     assert set(_statuses(segment_cohort([cohort], out, model=fake_model, show_progress=False)).values()) == {"skipped"}
@@ -452,7 +458,7 @@ def test_a_cohort_rerun_with_other_settings_is_not_taken_for_done(tmp_path, coho
     rows = segment_cohort([cohort], out, model=fake_model, show_progress=False, threshold=0.3, overwrite=True)
     assert set(_statuses(rows).values()) == {"done"}
     assert (out / "a_wmh.nii.gz").read_bytes() != first
-    assert json.loads((out / "a_stats.json").read_text())["settings"]["threshold"] == 0.3
+    assert json.loads((out / "a_stats.json").read_text(encoding="utf-8"))["settings"]["threshold"] == 0.3
     rows = segment_cohort([cohort], out, model=fake_model, show_progress=False, threshold=0.3, overwrite=True)
     assert set(_statuses(rows).values()) == {"done"}  # --overwrite redoes even what matches
 
@@ -488,7 +494,11 @@ def test_a_cohort_never_writes_into_its_input_folder(tmp_path, cohort, no_work):
         segment_cohort([cohort], tmp_path / "a_file", show_progress=False)
 
 
-def test_cohort_flags_need_no_value_and_overwrite_redoes(tmp_path, cohort, fast_segment, capsys):
+def test_cohort_flags_need_no_value_and_overwrite_redoes(tmp_path, cohort, fast_segment, fake_model, capsys,
+                                                        monkeypatch):
+    from RadioWMHSegLib import model_io
+
+    monkeypatch.setattr(model_io, "load_model", lambda *args, **kwargs: fake_model)  # not the bundled one: faster
     out = tmp_path / "out"
     assert cli.main(["segment", str(cohort), "-o", str(out), "--prob", "--brain-mask"]) == 0
     assert (out / "a_wmh_prob.nii.gz").exists() and (out / "b_brainmask.nii.gz").exists()
@@ -517,11 +527,11 @@ def test_info_shows_no_path_of_the_training_machine(tmp_path, capsys):
         assert cli.main(["info", "--model", str(folder), "--device", "cpu", *extra]) == 0
         printed = capsys.readouterr().out
         assert "/home/trainer" not in printed and "parent-model" in printed
-    assert "/home/trainer/runs/parent-model" in (folder / "model.json").read_text()  # the card keeps them
+    assert "/home/trainer/runs/parent-model" in (folder / "model.json").read_text(encoding="utf-8")  # the card keeps them
 
 
 def test_readme_says_how_to_get_the_cpu_build_of_torch():
-    readme = (REPOSITORY / "README.md").read_text()
+    readme = (REPOSITORY / "README.md").read_text(encoding="utf-8")
     assert "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in readme
     assert "pip install torch==2.13.0 && pip install -e . && radiowmhseg segment" in readme
     assert "CUDA" in readme[: readme.index("**Where the model stands**")]

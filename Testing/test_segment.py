@@ -1,4 +1,9 @@
-"""End to end with the stand-in network: geometry, determinism and the mapping back."""
+"""End to end with the stand-in network: geometry, determinism and the mapping back.
+
+The phantom is segmented once for the module (`phantom_result`); tests of what segment_image does after
+preprocessing (confinement to the brain, writing files) reuse that run's preprocessing, since
+preprocessing has its own tests and a run costs ~15 s. The cohort test runs everything from files.
+"""
 
 import json
 
@@ -6,14 +11,12 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from conftest import bright_voxel_loaded_model
 from phantoms import native_grid, phantom_with_blob
+from RadioWMHSegLib.preprocessing import pipeline
 from RadioWMHSegLib.errors import InputError
+from RadioWMHSegLib.metrics import dice
 from RadioWMHSegLib.segment import segment, segment_cohort, segment_image
-
-
-def dice(a, b):
-    a, b = a > 0, b > 0
-    return 2.0 * np.logical_and(a, b).sum() / max(a.sum() + b.sum(), 1)
 
 
 @pytest.fixture(scope="module")
@@ -21,10 +24,32 @@ def phantom():
     return phantom_with_blob()
 
 
-def test_blob_in_an_oblique_left_handed_volume_comes_back_on_the_blob(phantom, bright_voxel_model):
+@pytest.fixture(scope="module")
+def phantom_run(phantom):
+    """(result of segment_image on the phantom with the stand-in, the PreprocessedCase it was made from)."""
+    cases = []
+
+    def recording(*args, **kwargs):
+        cases.append(real_preprocess(*args, **kwargs))
+        return cases[-1]
+
+    real_preprocess = pipeline.preprocess
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "preprocess", recording)
+        result = segment_image(phantom[0], skull_stripped=True, model=bright_voxel_loaded_model(), device="cpu")
+    return result, cases[0]
+
+
+@pytest.fixture
+def preprocessed_once(phantom_run, monkeypatch):
+    """preprocess() answers with the phantom's case, already computed (only for the phantom)."""
+    monkeypatch.setattr(pipeline, "preprocess", lambda image, **kwargs: phantom_run[1])
+
+
+def test_blob_in_an_oblique_left_handed_volume_comes_back_on_the_blob(phantom, phantom_run):
     image, blob = phantom
     assert np.linalg.det(np.array(image.GetDirection()).reshape(3, 3)) < 0
-    result = segment_image(image, skull_stripped=True, model=bright_voxel_model, device="cpu")
+    result = phantom_run[0]
     for output in (result.mask, result.probability, result.brain_mask):
         assert output.GetSize() == image.GetSize()
         assert np.allclose(output.GetOrigin(), image.GetOrigin())
@@ -42,14 +67,14 @@ def test_blob_in_an_oblique_left_handed_volume_comes_back_on_the_blob(phantom, b
     assert "network" in stages and len(stages) >= 5
 
 
-def test_same_input_gives_the_same_mask(phantom, bright_voxel_model):
+def test_same_input_gives_the_same_mask(phantom, phantom_run, bright_voxel_model):
     image, _ = phantom
-    a = segment_image(image, skull_stripped=True, model=bright_voxel_model, device="cpu")
-    b = segment_image(image, skull_stripped=True, model=bright_voxel_model, device="cpu")
-    assert np.array_equal(sitk.GetArrayFromImage(a.probability), sitk.GetArrayFromImage(b.probability))
+    again = segment_image(image, skull_stripped=True, model=bright_voxel_model, device="cpu")  # preprocessing too
+    first = phantom_run[0]
+    assert np.array_equal(sitk.GetArrayFromImage(first.probability), sitk.GetArrayFromImage(again.probability))
 
 
-def test_files_in_and_out_and_nothing_overwritten(tmp_path, phantom, bright_voxel_model):
+def test_files_in_and_out_and_nothing_overwritten(tmp_path, phantom, bright_voxel_model, preprocessed_once):
     image, blob = phantom
     flair = tmp_path / "case01.nii.gz"
     sitk.WriteImage(image, str(flair))
@@ -61,7 +86,7 @@ def test_files_in_and_out_and_nothing_overwritten(tmp_path, phantom, bright_voxe
     written = sitk.ReadImage(str(out / "wmh.nii.gz"))
     assert written.GetSize() == image.GetSize()
     assert np.allclose(written.GetDirection(), image.GetDirection(), atol=1e-5)
-    stats = json.loads((out / "stats.json").read_text())
+    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
     assert stats["count"] == result.stats.count
     assert (out / "overlay.png").stat().st_size > 1000
     assert result.record["metrics_vs_reference"]["dsc"] > 0.7
@@ -84,16 +109,13 @@ def test_a_cohort_goes_on_past_a_bad_case_and_skips_done_ones(tmp_path, bright_v
     again = segment_cohort([cohort], tmp_path / "out", model=bright_voxel_model, device="cpu",
                            skull_stripped=True, show_progress=False)
     assert {r["case"]: r["status"] for r in again}["good"] == "skipped"
-    assert "good" in (tmp_path / "out" / "cohort_summary.csv").read_text()
+    assert "good" in (tmp_path / "out" / "cohort_summary.csv").read_text(encoding="utf-8")
 
 
-def test_wmh_never_leaves_the_brain_whatever_the_network_says(phantom):
+def test_wmh_never_leaves_the_brain_whatever_the_network_says(phantom, preprocessed_once):
     """A network that calls every voxel WMH (scalp, air, everything) still yields WMH only inside
     the brain mask: scalp, skull, orbits and air are never WMH."""
-    from conftest import BrightVoxelNet
-    from RadioWMHSegLib.model_io import LoadedModel
-
-    everything = LoadedModel(net=BrightVoxelNet(threshold=-100.0).eval(), card={"name": "calls-everything-wmh"}, path=None)
+    everything = bright_voxel_loaded_model(threshold=-100.0, name="calls-everything-wmh")
     image, _ = phantom
     result = segment_image(image, skull_stripped=True, model=everything, device="cpu", min_lesion_mm3=0)
     mask = sitk.GetArrayFromImage(result.mask) > 0

@@ -13,17 +13,15 @@ from dataclasses import fields
 
 import pytest
 import SimpleITK as sitk
+import slicer  # slicer-core, installed by .[test]: a missing one must fail, not skip
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
-slicer = pytest.importorskip("slicer", reason="slicer-core is not installed (pip install slicer-core)")
-
-from packaging.requirements import Requirement  # noqa: E402
-from packaging.utils import canonicalize_name  # noqa: E402
-
-from RadioWMHSegLib import background_job, slicer_install, slicer_logic, slicer_selftest  # noqa: E402
-from RadioWMHSegLib.errors import InputError  # noqa: E402
-from RadioWMHSegLib.segment_options import SKULL_STRIP_METHODS, SegmentOptions  # noqa: E402
-from RadioWMHSegLib.slicer_jobs import JobLogic  # noqa: E402
-from RadioWMHSegLib.slicer_logic import RadioWMHSegLogic  # noqa: E402
+from RadioWMHSegLib import background_job, slicer_install, slicer_logic, slicer_selftest
+from RadioWMHSegLib.errors import InputError
+from RadioWMHSegLib.segment_options import SKULL_STRIP_METHODS, SegmentOptions
+from RadioWMHSegLib.slicer_jobs import JobLogic
+from RadioWMHSegLib.slicer_logic import RadioWMHSegLogic
 
 
 # ---------------------------------------------------------------- one options object, two paths
@@ -37,7 +35,8 @@ def test_one_options_object_gives_the_same_segmentation_in_process_and_in_the_ba
 
     parser = build_parser()
     variants = [SegmentOptions(), SegmentOptions(skull_stripped=True, device="cpu", threshold=0.35, min_lesion_mm3=7.5,
-                                                 tta=True, precision="bf16", model=str(tmp_path / "m"), probability=True)]
+                                                 tta=True, precision="bf16", model=str(tmp_path / "m"), probability=True,
+                                                 uncertainty=True)]
     variants += [SegmentOptions(skull_strip_method=method) for method in SKULL_STRIP_METHODS]
     accepted = set(inspect.signature(segment_image).parameters)
     for options in variants:
@@ -50,7 +49,9 @@ def test_one_options_object_gives_the_same_segmentation_in_process_and_in_the_ba
             expected = None if value is None else (str(value) if key == "model" else value)
             assert through_the_cli[key] == expected, key
         assert (parsed.prob is not None) == options.probability == ("probability" in outputs)
-    assert {f.name for f in fields(SegmentOptions)} == set(direct) | {"probability"}, "an option reaches no path"
+        assert (parsed.uncertainty is not None) == options.uncertainty == ("uncertainty" in outputs)
+    assert {f.name for f in fields(SegmentOptions)} == set(direct) | {"probability", "uncertainty"}, \
+        "an option reaches no path"
 
 
 def test_options_a_user_can_get_wrong_are_refused_in_one_sentence():
@@ -200,7 +201,6 @@ class RealProcess:
 
 @pytest.fixture
 def tiny_model(tmp_path):
-    pytest.importorskip("torch")
     from RadioWMHSegLib import model_io
     from RadioWMHSegLib.network import AttentionVNet
 

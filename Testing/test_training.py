@@ -39,11 +39,11 @@ def test_cache_is_written_once_and_reused(tiny_dataset, tmp_path):
     np.testing.assert_array_equal(label, reference)
     inside = image[brain > 0].astype(np.float32)
     assert abs(float(np.median(inside))) < 2.0  # normalised, not raw ~300
-    record = json.loads((tmp_path / "cache" / RECORD_FILE).read_text())
+    record = json.loads((tmp_path / "cache" / RECORD_FILE).read_text(encoding="utf-8"))
     stamps = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cache").glob("*.npz")}
     preprocess_dataset(dataset, tmp_path / "cache", grid="as_is")
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cache").glob("*.npz")} == stamps
-    assert json.loads((tmp_path / "cache" / RECORD_FILE).read_text()) == record
+    assert json.loads((tmp_path / "cache" / RECORD_FILE).read_text(encoding="utf-8")) == record
 
 
 def test_cache_redoes_a_changed_case(tmp_path):
@@ -180,6 +180,10 @@ def test_training_writes_logs_checkpoints_and_a_full_model_card(tiny_dataset, tm
                      cache_root=tmp_path / "cache", **tiny_options(epochs=1))
     assert again.model_dir != result.model_dir and again.model_dir.name == "tiny_v2"
     assert model_io.sha256_of(result.model_dir / "model.pt") == card["weights_sha256"]
+    # The card travels: folders are named, never given as this machine's paths.
+    assert (data["path"], card["training"]["run_dir"]) == ("tiny", "run")
+    assert str(tmp_path) not in (result.model_dir / "model.json").read_text(encoding="utf-8")
+    assert str(tiny_dataset.parent) not in (result.model_dir / "model.json").read_text(encoding="utf-8")
 
 
 def test_a_used_run_folder_needs_resume(tiny_dataset, tmp_path):
@@ -238,7 +242,7 @@ def test_two_process_ddp_on_gloo_trains_and_writes_one_model(tiny_dataset, tmp_p
     assert done.returncode == 0, done.stderr[-3000:]
     models = [p for p in (tmp_path / "run").iterdir() if (p / "model.json").exists()]
     assert [p.name for p in models] == ["ddp"]
-    card = json.loads((models[0] / "model.json").read_text())
+    card = json.loads((models[0] / "model.json").read_text(encoding="utf-8"))
     assert card["training"]["recipe"]["world_size"] == 2
     assert card["training"]["patches_seen"] == 2 * 1 * 2
     rows = list(csv.DictReader((tmp_path / "run" / "training_log.csv").open()))

@@ -96,6 +96,7 @@ def test_fine_tuned_model_is_a_new_versioned_model_naming_its_parent(target_data
     card = model_io.read_card(first.model_dir)
     assert card["parent"]["name"] == "tiny-source"
     assert card["parent"]["weights_sha256"] == source_card["weights_sha256"]
+    assert card["parent"]["path"] == source_model.name  # its folder's name, not this machine's path
     assert card["training"]["recipe"]["strategy"] == "all" and card["training"]["recipe"]["lr"] == 1e-4
     assert card["training"]["datasets"][0]["phenotypes"] == {"target": 3}
     second = _finetune("all", target_dataset, source_model, tmp_path / "again")
@@ -158,7 +159,8 @@ def test_finetune_command_writes_a_model_and_reports_errors_in_one_line(target_d
     (model_dir,) = [p for p in (tmp_path / "mine").iterdir() if not p.name.startswith(".")]
     assert model_dir.name == "tiny-source-decoder"
     assert model_io.read_card(model_dir)["training"]["recipe"]["strategy"] == "decoder"
-    assert "fine-tuned model:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "fine-tuned model:" in out and "(no validation cases: the last weights were kept)" in out and "nan" not in out
     code = main(["finetune", str(target_dataset), "-o", str(tmp_path / "run2"), "--from", str(tmp_path / "none")]
                 + common)
     err = capsys.readouterr().err

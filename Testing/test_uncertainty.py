@@ -6,31 +6,13 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from conftest import lopsided_net
 from phantoms import native_grid, phantom_with_blob
 from RadioWMHSegLib.errors import InputError
 from RadioWMHSegLib.inference import TTA_FLIPS, predict, predict_probability
 from RadioWMHSegLib.model_io import LoadedModel
 from RadioWMHSegLib.segment import segment, segment_image
 from RadioWMHSegLib.uncertainty import UNCERTAIN_LEVEL, summarise
-
-
-def lopsided_net(threshold=3.0, gain=4.0, tilt=3.0):
-    """Not a trained model: bright voxels are WMH, more so on one side (x), so a left-right flip changes its answer."""
-    import torch
-    from torch import nn
-
-    class _Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.config = {"channels": [1]}
-            self.anchor = nn.Parameter(torch.zeros(1))
-
-        def forward(self, x):
-            side = torch.linspace(-1.0, 1.0, x.shape[-1], device=x.device)
-            wmh = gain * (x - threshold) + tilt * side + self.anchor
-            return torch.cat([torch.zeros_like(wmh), wmh], dim=1)
-
-    return _Net().eval()
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +94,7 @@ def test_segment_writes_the_map_and_the_score_and_refuses_an_existing_file_first
                      skull_stripped=True, model=model, device="cpu")
     written = sitk.ReadImage(str(tmp_path / "unc.nii.gz"))
     assert written.GetSize() == image.GetSize() and written.GetPixelID() == sitk.sitkFloat32
-    document = json.loads((tmp_path / "s.json").read_text())
+    document = json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))
     assert document["uncertainty"] == result.uncertainty_score
     assert document["settings"]["tta"] is True  # a cohort rerun knows these masks came from the flips
     monkeypatch.setattr(segment_module, "segment_image", lambda *a, **k: pytest.fail("work began before the check"))

@@ -21,10 +21,6 @@ sys.path.insert(0, str(REPOSITORY))
 sys.path.insert(0, str(REPOSITORY / "benchmarks"))
 
 
-def _dice(a, b) -> float:
-    return 2.0 * float((a & b).sum()) / max(1.0, float(a.sum() + b.sum()))
-
-
 def template_mask(working):
     from RadioWMHSegLib.preprocessing.bias_field import correct_bias_field
     from RadioWMHSegLib.preprocessing.registration import register_to_mni
@@ -51,6 +47,7 @@ def main():
     from bench_pipeline import machine
     from bench_raw_flair import raw_cases
     from RadioWMHSegLib.image_io import read_flair, read_label
+    from RadioWMHSegLib.metrics import dice
     from RadioWMHSegLib.preprocessing.brain_extraction import hdbet_brain_mask
     from RadioWMHSegLib.preprocessing.reorient_resample import reorient_resample
 
@@ -79,7 +76,7 @@ def main():
         reference = masks.get("hd-bet@1.5")
         for row in rows[-len(masks):]:
             mask = masks[row["method"]]
-            row["dice_vs_hdbet_1.5"] = round(_dice(mask, reference), 3) if reference is not None else None
+            row["dice_vs_hdbet_1.5"] = round(dice(mask, reference), 3) if reference is not None else None
             row["dataset_mask_inside"] = round(float((mask & theirs).sum()) / float(theirs.sum()), 3) \
                 if theirs is not None else None
             lines.append(f"| {name} | {row['method']} | {row['seconds']} | {row['brain_ml']} | "

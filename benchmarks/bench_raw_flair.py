@@ -49,18 +49,11 @@ def outside_ml(mask, brain):
     return round(float(outside.sum()) * voxel_ml, 3)
 
 
-def mask_dice(a, b) -> float:
-    import SimpleITK as sitk
-
-    a, b = sitk.GetArrayViewFromImage(a) > 0, sitk.GetArrayViewFromImage(b) > 0
-    return 2.0 * float((a & b).sum()) / max(1.0, float(a.sum() + b.sum()))
-
-
 def run_case(name, flair, truth, dataset_brain, png_dir, options):
     import SimpleITK as sitk
 
     from RadioWMHSegLib.image_io import read_flair, read_label
-    from RadioWMHSegLib.metrics import compute_metrics
+    from RadioWMHSegLib.metrics import compute_metrics, dice
     from RadioWMHSegLib.overlay_png import save_overlay_png
     from RadioWMHSegLib.segment import segment_image
 
@@ -86,7 +79,7 @@ def run_case(name, flair, truth, dataset_brain, png_dir, options):
         extra["truth"] = reference
     if dataset_brain is not None and dataset_brain.exists():
         brain = read_label(dataset_brain)
-        row["brain_dice_vs_dataset_mask"] = round(mask_dice(result.brain_mask, brain), 3)
+        row["brain_dice_vs_dataset_mask"] = round(dice(result.brain_mask, brain), 3)
         stripped = segment_image(masked_with(image, dataset_brain), **{**options, "skull_stripped": True})
         if truth is not None:
             row["dice_masked"] = round(compute_metrics(stripped.mask, reference)["dsc"], 3)

@@ -2,8 +2,8 @@
 
     python benchmarks/bench_reliability.py --out docs/reliability.md [--only NAME ...] [--list]
 
-Each case is built in its own temporary folder (from the bundled sample FLAIR, resampled to 2 mm so
-the full pipeline runs in seconds), then `python -m RadioWMHSegLib segment ...` runs on it with the
+Each case is built in its own temporary folder (from the bundled sample FLAIR, resampled to 2 mm to
+keep the full runs short), then `python -m RadioWMHSegLib segment ...` runs on it with the
 bundled model, in that folder, and the table row records the tool's own words (errors and warnings,
 progress lines left out), the exit code, the files left in the folder besides the inputs, and the time.
 A full disk and a read-only folder need a small tmpfs: as root the script mounts one (and unmounts
@@ -388,7 +388,7 @@ or a run is interrupted or repeated. The rules it follows:
   difference (exit 1).
 
 Each row below is a real run of the command line with the bundled model on 2 CPU cores, built from
-the bundled sample FLAIR (resampled to 2 mm so that a full run takes seconds); rerun it with
+the bundled sample FLAIR (resampled to 2 mm to keep the runs short); rerun it with
 `python benchmarks/bench_reliability.py --out docs/reliability.md` (the full-disk and read-only rows
 mount a small tmpfs and need root; elsewhere they say "not run"). The interrupt row raises
 KeyboardInterrupt in the stats write, which is what Ctrl-C at that moment does. The cohort rows run
@@ -502,7 +502,7 @@ def previous_rows(path) -> dict:
     """{title cell: the rest of its row} of the table already in path (for --only)."""
     rows = {}
     if path and Path(path).exists():
-        for line in Path(path).read_text().splitlines():
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
             match = re.match(r"^\| \d+ \| (.*?) \| (`.*)$", line)
             if match:
                 rows[match.group(1)] = match.group(2)

@@ -20,16 +20,16 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 
-# The bundled sample: a moderate case (severity 0.5; the generator's mean is 0.4) whose lesion
-# contrast (1.45 x WM) is near the median the generator draws (about 1.5); five seeds were tried
-# (docs/synthetic_data.md), and the bundled model does well only from about 1.4 x WM up.
-SEED = 2
+# The bundled sample: a moderate case (severity 0.5; the generator's mean is 0.4) whose draws are
+# typical: lesions 1.53 x WM (the generator's median is about 1.5), grey matter 1.20 x WM, a brain
+# volume the pipeline's quality check accepts. The seeds tried and their Dice are in
+# docs/synthetic_data.md: the bundled model does well only from about 1.4 x WM up.
+SEED = 11
 SEVERITY = 0.5
 
 
 def brain_mask_dice(flair_path: Path, brain_path: Path) -> dict:
     """HD-BET's brain mask on the working image of flair_path against the true brain carried there."""
-    import numpy as np
     import SimpleITK as sitk
 
     from RadioWMHSegLib.image_io import read_flair

@@ -77,7 +77,7 @@ def main():
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     scores_path = out / "raw_scores.json"
-    scores = json.loads(scores_path.read_text()) if scores_path.exists() else {}
+    scores = json.loads(scores_path.read_text(encoding="utf-8")) if scores_path.exists() else {}
     by_name = {c.name: c for c in dataset.cases}
     for fold in range(n_folds):
         if args.only_folds and fold not in args.only_folds:
@@ -96,7 +96,7 @@ def main():
                 if key in scores:
                     continue
                 if strategy != "none":
-                    evaluation = json.loads((fold_dir / "runs" / f"N{n}_{strategy}" / "evaluation.json").read_text())
+                    evaluation = json.loads((fold_dir / "runs" / f"N{n}_{strategy}" / "evaluation.json").read_text(encoding="utf-8"))
                     model_dir = evaluation["model_dir"]
                 scores[key] = {"fold": fold, "n_train": int(n), "strategy": strategy, **score_raw(model_dir, by_name[name],
                                                                                                   args.device)}

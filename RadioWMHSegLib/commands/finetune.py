@@ -1,5 +1,7 @@
 """`radiowmhseg finetune`: adapt a trained model to a target dataset with one transfer strategy."""
 
+import math
+
 from ..choices import DEFAULT_STRATEGY, FINETUNE_DEFAULTS, STRATEGIES
 from .pretrain import add_training_options, lr_default_text, training_options
 
@@ -44,6 +46,8 @@ def run(args) -> int:
         return 0  # under torchrun, rank 0 reports
     if result.model_dir is None:
         print(f"stopped after epoch {result.epochs_done}; continue with: --resume -o {result.run_dir}")
+    elif math.isnan(result.best_val_dice):
+        print(f"fine-tuned model: {result.model_dir} (no validation cases: the last weights were kept)")
     else:
         on = "" if args.fold is None else f" on fold {args.fold}'s val cases"
         print(f"fine-tuned model: {result.model_dir} (best validation Dice{on} {result.best_val_dice:.4f})")

@@ -327,5 +327,6 @@ def head_model(seed, anatomy: Anatomy, csf_level: float) -> HeadModel:
     marrow = canvas.tissue == CODE["marrow"]
     image[marrow] *= np.clip(1.0 + 0.35 * marrow_noise[marrow], 0.3, 1.7)
     info = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in draws.items() if k != "levels"}
+    info["globe_shift_mm"] = [round(v, 3) for v in draws["globe_shift_mm"]]
     info["levels"] = {k: round(v, 3) for k, v in draws["levels"].items()}
     return HeadModel(image=image.astype(np.float32), tissue=canvas.tissue, info=info)

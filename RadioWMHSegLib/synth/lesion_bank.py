@@ -12,6 +12,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage as ndi
 
+from ..choices import IMAGE_ENDINGS
 from ..errors import InputError
 from .anatomy import Anatomy, _grid_key
 
@@ -21,7 +22,7 @@ def bank_files(folder) -> list:
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"lesion bank folder {folder} does not exist: give a folder of lesion masks in MNI space")
-    files = sorted(p for p in folder.iterdir() if p.name.endswith((".nii.gz", ".nii", ".nrrd", ".mha")))
+    files = sorted(p for p in folder.iterdir() if p.name.lower().endswith(IMAGE_ENDINGS))
     if not files:
         raise InputError(f"lesion bank folder {folder} holds no .nii.gz/.nii/.nrrd/.mha masks: add lesion masks in MNI space")
     return files

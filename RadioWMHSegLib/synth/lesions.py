@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage as ndi
 
+from ..choices import PHENOTYPES  # noqa: F401  (generator.py reads it here; users choose from choices.py)
 from .anatomy import Anatomy
 from .random_fields import smooth_noise
-
-PHENOTYPES = ("radiation", "ms", "glioma")
 
 
 @dataclass

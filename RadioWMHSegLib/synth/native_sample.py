@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from .. import geometry
 from ..safe_write import atomic_write_image
 from .anatomy import padded_crop_grid
 from .generator import generate_case_with_brain
@@ -25,19 +26,11 @@ CENTRE_SHIFT_UP_MM = 8.0
 STORED_WM_LEVEL = 100.0
 
 
-def _rotation(x_deg, y_deg, z_deg) -> np.ndarray:
-    x, y, z = np.deg2rad([x_deg, y_deg, z_deg])
-    rx = np.array([[1, 0, 0], [0, np.cos(x), -np.sin(x)], [0, np.sin(x), np.cos(x)]])
-    ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
-    rz = np.array([[np.cos(z), -np.sin(z), 0], [np.sin(z), np.cos(z), 0], [0, 0, 1]])
-    return rx @ ry @ rz
-
-
 def native_grid(centre_lps, rng, size=NATIVE_SIZE) -> sitk.Image:
     """An oblique 1 mm grid (10-15 degrees about the left-right axis, a few about the others) with a
     left-handed direction (x index runs left to right, as in radiological storage), centred on a point."""
     tilt = rng.uniform(10.0, 15.0) * rng.choice([-1.0, 1.0])
-    rotation = _rotation(tilt, rng.uniform(-4.0, 4.0), rng.uniform(-4.0, 4.0))
+    rotation = geometry.rotation(tilt, rng.uniform(-4.0, 4.0), rng.uniform(-4.0, 4.0), intrinsic=True)
     direction = rotation @ np.diag([1.0, -1.0, 1.0])  # determinant -1: left-handed
     grid = sitk.Image([int(s) for s in size], sitk.sitkUInt8)
     grid.SetSpacing((1.0, 1.0, 1.0))

@@ -26,7 +26,7 @@ from ..errors import CancelledError, InputError
 from ..precision import resolve_precision
 from . import checkpoints, distributed, run_log, transfer
 from .card import save_final_model
-from .config import SESSION_FIELDS, TrainConfig, check_config  # noqa: F401  (TrainConfig: the public API)
+from .config import TrainConfig, check_config  # TrainConfig: imported from here by callers too
 from .data import load_training_cases, patch_loader, preprocess_all, split_cases
 from .loss import DiceCELoss, n_classes, targets_for
 from .validation import validation_dice
@@ -200,8 +200,9 @@ def _train(config, context, device, progress, cancel):
                                    precision, epoch, improved, val_dice)
             run_log.write_csv(run_dir / LOG_CSV, history)
             run_log.write_curves_png(run_dir / CURVES_PNG, history, title=f"{config.stage} ({config.strategy})")
-            print(f"epoch {epoch + 1}/{config.epochs}: loss {epoch_loss:.4f} val Dice {val_dice:.4f} "
-                  f"({row['seconds']:.0f} s)", flush=True)
+            scored = "no validation cases" if math.isnan(val_dice) else f"val Dice {val_dice:.4f}"
+            print(f"epoch {epoch + 1}/{config.epochs}: loss {epoch_loss:.4f} {scored} ({row['seconds']:.0f} s)",
+                  flush=True)
         stop_reason = _stop_reason(config, epochs_this_session, session_started)
         if distributed.broadcast_flag(context, stop_reason is not None, device) and epoch + 1 < config.epochs:
             stop_reason = stop_reason or "rank 0 stopped"

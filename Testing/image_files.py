@@ -1,0 +1,52 @@
+"""Small FLAIR-like test images: arrays with many grey levels, oblique left-handed grids, DICOM series written from them.
+
+Shared by test_image_io and test_reliability.
+"""
+
+import numpy as np
+import SimpleITK as sitk
+
+from RadioWMHSegLib.geometry import rotation
+
+
+def flair_like(shape_zyx=(12, 16, 20), seed=0):
+    """Smooth positive intensities with many grey levels, like an MR image."""
+    rng = np.random.default_rng(seed)
+    return (200 + 100 * rng.random(shape_zyx)).astype(np.float32)
+
+
+def oblique_image(array_zyx, left_handed=True):
+    image = sitk.GetImageFromArray(array_zyx)
+    image.SetSpacing((0.9, 1.1, 3.0))
+    image.SetOrigin((12.5, -30.0, 7.25))
+    direction = rotation(8, -5, 20)
+    if left_handed:
+        direction = direction @ np.diag([1, 1, -1])
+    image.SetDirection(direction.ravel().tolist())
+    return image
+
+
+def write_dicom_series(image, folder):
+    """One file per slice, with the tags ITK needs to rebuild the geometry (SimpleITK's documented pattern)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    series_uid = "1.2.826.0.1.3680043.2.1125.1.42"
+    direction = image.GetDirection()
+    orientation = (direction[0], direction[3], direction[6], direction[1], direction[4], direction[7])
+    for k in range(image.GetDepth()):
+        slice_image = image[:, :, k]
+        tags = {
+            "0008|0060": "MR",
+            "0008|0016": "1.2.840.10008.5.1.4.1.1.4",
+            "0008|0018": f"{series_uid}.{k + 1}",
+            "0020|000d": f"{series_uid}.0",
+            "0020|000e": series_uid,
+            "0020|0013": str(k + 1),
+            "0020|0037": "\\".join(f"{v:.10f}" for v in orientation),
+            "0020|0032": "\\".join(f"{v:.6f}" for v in image.TransformIndexToPhysicalPoint((0, 0, k))),
+        }
+        for tag, value in tags.items():
+            slice_image.SetMetaData(tag, value)
+        writer.SetFileName(str(folder / f"slice_{k:03d}.dcm"))
+        writer.Execute(slice_image)
