@@ -9,7 +9,6 @@ import gzip
 import io
 import logging
 import warnings as python_warnings
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ import SimpleITK as sitk
 
 from . import input_checks
 from .errors import InputError
+from .safe_write import gunzipped_length
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ def _check_nifti_file(path: Path, warnings: list) -> str:
     finally:
         quiet.setLevel(level)
     if compressed:
-        available = _gunzipped_length(path)
+        available = gunzipped_length(path)
     else:
         available = path.stat().st_size
     if available < expected:
@@ -160,20 +160,6 @@ def _check_nifti_file(path: Path, warnings: list) -> str:
         if np.all(np.isfinite(columns)) and np.abs(columns.T @ columns - np.eye(3)).max() > input_checks.DIRECTION_TOLERANCE:
             return input_checks.describe_shear(sform)
     return ""
-
-
-def _gunzipped_length(path: Path) -> int:
-    """Bytes in a gzip file once decompressed, or -1 when the stream ends early or is corrupt."""
-    total = 0
-    try:
-        with gzip.open(path, "rb") as stream:
-            while True:
-                chunk = stream.read(1 << 22)
-                if not chunk:
-                    return total
-                total += len(chunk)
-    except (EOFError, OSError, zlib.error):
-        return -1
 
 
 def _check_spacing(image: sitk.Image, name: str):

@@ -85,8 +85,10 @@ def _image_suffix(path: Path) -> str:
     raise InputError(f"cannot tell the image format of '{path.name}': use .nii.gz, .nii, .nrrd or .mha")
 
 
-def _gunzipped_size(path: Path) -> int:
-    """Bytes of a gzip file once decompressed; IncompleteWriteError when the stream is cut short."""
+def gunzipped_length(path) -> int:
+    """Bytes in a gzip file once decompressed, or -1 when the stream ends early or is corrupt."""
+    import zlib
+
     total = 0
     try:
         with gzip.open(path, "rb") as stream:
@@ -95,8 +97,16 @@ def _gunzipped_size(path: Path) -> int:
                 if not chunk:
                     return total
                 total += len(chunk)
-    except (EOFError, gzip.BadGzipFile) as exc:
-        raise IncompleteWriteError(errno.EIO, "the compressed data ends early") from exc
+    except (EOFError, OSError, zlib.error):
+        return -1
+
+
+def _gunzipped_size(path: Path) -> int:
+    """Bytes of a gzip file once decompressed; IncompleteWriteError when the stream is cut short."""
+    total = gunzipped_length(path)
+    if total < 0:
+        raise IncompleteWriteError(errno.EIO, "the compressed data ends early")
+    return total
 
 
 def _verify_image(tmp: Path, image):

@@ -81,7 +81,7 @@ def segment_image(image, *, skull_stripped=False, model=None, device="auto", thr
     _check_cancel(cancel)
 
     case = preprocess(image, skull_stripped=skull_stripped, skull_strip_method=skull_strip_method,
-                      device=str(torch_device.type), progress=_stage_progress(progress, 0.02, 0.7))
+                      device=torch_device, progress=_stage_progress(progress, 0.02, 0.7))
     _check_cancel(cancel)
 
     report(0.7, "running the network")
