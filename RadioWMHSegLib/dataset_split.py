@@ -192,8 +192,11 @@ def make_splits(dataset_dir, folds=5, seed=0, n_test=0, overwrite=False) -> dict
     fold_list = []
     for val in val_sets:
         val_names = set(val)
-        fold_list.append({"train": [n for n in in_folds if n not in val_names],
-                          "val": sorted(val, key=dataset_order.get)})
+        train = [n for n in in_folds if n not in val_names]
+        # Each fold's train list starts after its val cases (cyclically): training on "the first N" of a fold
+        # (the experiment's sizes) then uses other cases in every fold rather than always the same ones.
+        after = sum(1 for n in train if dataset_order[n] < max(dataset_order[v] for v in val))
+        fold_list.append({"train": train[after:] + train[:after], "val": sorted(val, key=dataset_order.get)})
     data = {"format": SPLITS_FORMAT, "made_by": "radiowmhseg dataset split", "seed": int(seed),
             "folds": fold_list, "test": sorted(test, key=dataset_order.get),
             "groups": [sorted(g, key=dataset_order.get) for g in groups if len(g) > 1]}

@@ -60,9 +60,7 @@ def segment_image(image, *, skull_stripped=False, model=None, device="auto", thr
     A 3-class model also gives result.pathology_mask (label 2), where WMH is never called.
     progress: callable(fraction, message); cancel: callable returning True to stop between stages.
     """
-    from .device import describe_device, resolve_device
-    from .inference import predict
-    from .lesion_stats import compute_lesion_stats, remove_small_lesions
+    from .device import resolve_device
     from .model_io import LoadedModel, load_model
     from .precision import resolve_precision
     from .preprocessing.pipeline import preprocess
@@ -83,7 +81,25 @@ def segment_image(image, *, skull_stripped=False, model=None, device="auto", thr
     case = preprocess(image, skull_stripped=skull_stripped, skull_strip_method=skull_strip_method,
                       device=torch_device, progress=_stage_progress(progress, 0.02, 0.7))
     _check_cancel(cancel)
+    return segment_preprocessed(case, loaded, torch_device, precision=precision, threshold=threshold,
+                                min_lesion_mm3=min_lesion_mm3, tta=tta, uncertainty=uncertainty, progress=progress,
+                                cancel=cancel, started=started)
 
+
+def segment_preprocessed(case, loaded, torch_device, *, precision="fp32", threshold=DEFAULT_THRESHOLD,
+                         min_lesion_mm3=DEFAULT_MIN_LESION_MM3, tta=False, uncertainty=False, progress=None,
+                         cancel=None, started=None) -> SegmentationResult:
+    """The network and the way back of segment_image, on a preprocessing.pipeline.preprocess result.
+
+    For callers that score several models on one image (benchmarks): the image is preprocessed once.
+    loaded: a model_io.LoadedModel on torch_device; precision: 'fp32' or 'bf16' (already resolved).
+    """
+    from .device import describe_device
+    from .inference import predict
+    from .lesion_stats import compute_lesion_stats, remove_small_lesions
+
+    started = time.perf_counter() if started is None else started
+    report = progress or (lambda fraction, message="": None)
     report(0.7, "running the network")
     t0 = time.perf_counter()
     tta = bool(tta or uncertainty)

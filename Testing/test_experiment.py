@@ -64,3 +64,39 @@ def test_experiment_refuses_a_target_too_small_for_its_split(tmp_path):
     with pytest.raises(DatasetError, match="needs 5"):
         run_experiment([target], target, tmp_path / "out", n_train=(2, 3), n_test=2)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_fold_experiment_with_patience_validates_on_unused_training_cases_only(tmp_path):
+    import json
+
+    from RadioWMHSegLib.dataset_split import make_splits
+    from RadioWMHSegLib.training.experiment import run_experiment
+    from RadioWMHSegLib.training.trainer import pretrain
+
+    source = make_tiny_dataset(tmp_path / "source", 2, seed=21)
+    target = make_tiny_dataset(tmp_path / "target", 5, seed=22)
+    folds = make_splits(target, folds=5, seed=0)["folds"]
+    # Leave-one-out folds rotate their training order, so "the first N" differs from fold to fold.
+    assert len({f["train"][0] for f in folds}) == 5
+    assert all(set(f["train"]) | set(f["val"]) == {f"case_{i:03d}" for i in range(5)} for f in folds)
+    pretrain_options, finetune_options = _options(tmp_path)
+    source_model = pretrain([source], tmp_path / "pre", model_name="src", val_cases=0, device="cpu",
+                            **dict(pretrain_options, epochs=1)).model_dir
+    out = tmp_path / "experiment"
+    run_experiment([], target, out, n_train=(4, 1), strategies=("all", "last"), pretrained=source_model,
+                   finetune_options=dict(finetune_options, fold=1, epochs=3, patience=1), device="cpu")
+    test_case = folds[1]["val"]
+    for strategy in ("all", "last"):
+        small = json.loads((out / "runs" / f"N1_{strategy}" / "evaluation.json").read_text(encoding="utf-8"))
+        large = json.loads((out / "runs" / f"N4_{strategy}" / "evaluation.json").read_text(encoding="utf-8"))
+        card = json.loads((out / "runs" / f"N1_{strategy}" / f"N1_{strategy}" / "model.json").read_text(encoding="utf-8"))
+        # N = 1 validates on the three training cases it leaves unused, never on the test case.
+        assert small["validation_cases"] == 3
+        assert card["training"]["validation_cases"] == folds[1]["train"][1:]
+        assert [c["case"] for c in small["test_cases"]] == test_case
+        # N = 4 has none left: it trains as long as the validated N = 1 run's best epoch.
+        assert large["validation_cases"] == 0 and large["epochs_done"] == small["best_epoch"]
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert {r["steps"] for r in rows if r["n_train"] == "1"} <= {"1", "2", "3"}
+    assert "| steps |" in (out / "table.md").read_text(encoding="utf-8")

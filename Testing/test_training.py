@@ -247,3 +247,56 @@ def test_two_process_ddp_on_gloo_trains_and_writes_one_model(tiny_dataset, tmp_p
     assert card["training"]["patches_seen"] == 2 * 1 * 2
     rows = list(csv.DictReader((tmp_path / "run" / "training_log.csv").open()))
     assert len(rows) == 1  # written by rank 0 only
+
+
+def test_patience_ends_training_at_the_validation_plateau_and_keeps_the_best_weights(tiny_dataset, tmp_path,
+                                                                                       monkeypatch):
+    import torch
+
+    from RadioWMHSegLib.training import checkpoints, trainer
+
+    # Validation Dice that peaks at epoch 2: with patience 2 the run ends after epoch 4 of 10.
+    scores = iter([0.30, 0.50, 0.45, 0.40, 0.35, 0.33, 0.31, 0.30, 0.29, 0.28])
+    monkeypatch.setattr(trainer, "validation_dice", lambda *args, **kwargs: next(scores))
+    run = tmp_path / "run"
+    result = trainer.pretrain([tiny_dataset], run, model_name="tiny", cache_root=tmp_path / "cache",
+                              **tiny_options(epochs=10, steps_per_epoch=1, patience=2))
+    assert result.completed and result.epochs_done == 4 and result.model_dir is not None
+    rows = list(csv.DictReader((run / "training_log.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
+    record = json.loads((run / "record.json").read_text(encoding="utf-8"))
+    assert record["completed"] and record["best_epoch"] == 2 and record["epochs_done"] == 4
+    saved = torch.load(result.model_dir / "model.pt", map_location="cpu", weights_only=True)
+    best = checkpoints.best_weights(run)
+    assert all(torch.equal(saved[k], best[k]) for k in best)
+    # Finished is finished: a resumed call trains nothing more.
+    again = trainer.pretrain([tiny_dataset], run, model_name="tiny", cache_root=tmp_path / "cache", resume=True,
+                             **tiny_options(epochs=10, steps_per_epoch=1, patience=2))
+    assert again.model_dir == result.model_dir and again.epochs_done == 4
+
+
+def test_validation_on_unused_cases_never_takes_the_fold_val_cases(tmp_path):
+    from RadioWMHSegLib.dataset_split import make_splits
+    from RadioWMHSegLib.training.config import TrainConfig
+    from RadioWMHSegLib.training.data import split_cases
+
+    dataset = make_tiny_dataset(tmp_path / "five", 5, seed=4)
+    folds = make_splits(dataset, folds=5, seed=0)["folds"]
+    from RadioWMHSegLib.datasets import load_dataset
+
+    loaded = load_dataset(dataset)
+
+    class Cached:  # split_cases needs only names
+        def __init__(self, name):
+            self.name = name
+
+    prepared = [("target", loaded, [Cached(c.name) for c in loaded.cases])]
+    config = TrainConfig(datasets=[str(dataset)], run_dir=str(tmp_path), fold=2, first_cases=1, val_cases=3,
+                         val_on_unused=True)
+    training, validation, _ = split_cases(config, prepared)
+    assert [c.name for _, _, c in training] == folds[2]["train"][:1]
+    assert [c.name for c in validation] == folds[2]["train"][1:]
+    assert not {c.name for c in validation} & set(folds[2]["val"])
+    # Without val_on_unused the fold's own val cases validate, as `radiowmhseg finetune --fold` documents.
+    config = TrainConfig(datasets=[str(dataset)], run_dir=str(tmp_path), fold=2, first_cases=1, val_cases=1)
+    assert [c.name for c in split_cases(config, prepared)[1]] == folds[2]["val"]

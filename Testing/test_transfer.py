@@ -4,6 +4,7 @@ import hashlib
 
 import pytest
 
+from RadioWMHSegLib.choices import STRATEGY_LR
 from tiny_datasets import TINY_NET, make_tiny_dataset, tiny_options
 
 
@@ -97,7 +98,7 @@ def test_fine_tuned_model_is_a_new_versioned_model_naming_its_parent(target_data
     assert card["parent"]["name"] == "tiny-source"
     assert card["parent"]["weights_sha256"] == source_card["weights_sha256"]
     assert card["parent"]["path"] == source_model.name  # its folder's name, not this machine's path
-    assert card["training"]["recipe"]["strategy"] == "all" and card["training"]["recipe"]["lr"] == 1e-4
+    assert card["training"]["recipe"]["strategy"] == "all" and card["training"]["recipe"]["lr"] == STRATEGY_LR["all"]
     assert card["training"]["datasets"][0]["phenotypes"] == {"target": 3}
     second = _finetune("all", target_dataset, source_model, tmp_path / "again")
     assert second.model_dir != first.model_dir and second.model_dir.name.endswith("_v2")

@@ -23,23 +23,37 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 
-COLUMNS = ("fold", "n_train", "strategy", "case", "dsc", "hd95", "lesion_f1", "sensitivity", "precision",
+COLUMNS = ("fold", "n_train", "strategy", "steps", "case", "dsc", "hd95", "lesion_f1", "sensitivity", "precision",
            "wmh_ml", "true_ml")
 
 
-def score_raw(model_dir, case, device="cpu") -> dict:
-    """Segment a dataset case's raw image with a model and score it on the image's own grid."""
+def preprocess_raw(case, device="cpu"):
+    """(preprocessed case, image, reference WMH mask) of a dataset case's raw image, done once per case."""
+    import SimpleITK as sitk
+
+    from RadioWMHSegLib.device import resolve_device
+    from RadioWMHSegLib.image_io import read_flair, read_label
+    from RadioWMHSegLib.preprocessing.pipeline import preprocess
+
+    image = read_flair(case.image_path)
+    reference = sitk.Cast(read_label(case.label_path) == 1, sitk.sitkUInt8)  # label 2 is not WMH
+    return preprocess(image, device=resolve_device(device)), image, reference
+
+
+def score_raw(model_dir, case, prepared, device="cpu") -> dict:
+    """Segment a dataset case's raw image with a model (prepared = preprocess_raw(case)) and score it on the
+    image's own grid: the same result as segment_image on the raw file, without repeating the preprocessing."""
     import numpy as np
     import SimpleITK as sitk
 
-    from RadioWMHSegLib.image_io import read_flair, read_label
+    from RadioWMHSegLib.device import resolve_device
     from RadioWMHSegLib.metrics import compute_metrics
-    from RadioWMHSegLib.segment import segment_image
+    from RadioWMHSegLib.model_io import load_model
+    from RadioWMHSegLib.segment import segment_preprocessed
 
-    image = read_flair(case.image_path)
-    reference = read_label(case.label_path)
-    reference = sitk.Cast(reference == 1, sitk.sitkUInt8)  # label 2 is not WMH
-    result = segment_image(image, model=model_dir, device=device)
+    preprocessed, image, reference = prepared
+    torch_device = resolve_device(device)
+    result = segment_preprocessed(preprocessed, load_model(model_dir, torch_device), torch_device)
     metrics = compute_metrics(result.mask, reference)
     voxel_ml = float(np.prod(image.GetSpacing())) / 1000.0
     return {"case": case.name, **{k: round(float(metrics[k]), 4) for k in ("dsc", "hd95", "lesion_f1", "sensitivity",
@@ -60,6 +74,9 @@ def main():
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--steps-per-epoch", type=int, default=50)
     parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--patience", type=int, default=None, help="stop each run at its validation plateau "
+                        "(radiowmhseg experiment --patience): validated on the fold's training cases N leaves unused")
+    parser.add_argument("--source", nargs="*", default=[], help="source dataset(s) for the 'mixed' strategy")
     parser.add_argument("--from", dest="source_model", default=None, help="source model (default: bundled)")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
@@ -84,22 +101,28 @@ def main():
             continue
         _, test_names = fold_case_names(dataset, fold)
         fold_dir = out / f"fold_{fold}"
-        run_experiment([], dataset.path, fold_dir, n_train=args.n_train, strategies=args.strategies,
-                       pretrained=source, device=args.device, lr=args.lr,
-                       finetune_options={"fold": fold, "epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch,
-                                         "show_progress": False})
+        options = {"fold": fold, "epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch, "show_progress": False}
+        if args.patience is not None:
+            options["patience"] = args.patience
+        run_experiment(args.source, dataset.path, fold_dir, n_train=args.n_train, strategies=args.strategies,
+                       pretrained=source, device=args.device, lr=args.lr, finetune_options=options)
         runs = [("0", "none", source)] + [(str(n), s, str(fold_dir / "runs" / f"N{n}_{s}" / f"N{n}_{s}"))
                                           for n in args.n_train for s in args.strategies]
+        prepared = {}
         for n, strategy, model_dir in runs:
+            steps = 0
+            if strategy != "none":
+                evaluation = json.loads((fold_dir / "runs" / f"N{n}_{strategy}" / "evaluation.json").read_text(encoding="utf-8"))
+                model_dir = evaluation["model_dir"]
+                steps = evaluation.get("best_epoch", 0) * evaluation.get("steps_per_epoch", 0)
             for name in test_names:
                 key = f"{fold}|{n}|{strategy}|{name}"
                 if key in scores:
                     continue
-                if strategy != "none":
-                    evaluation = json.loads((fold_dir / "runs" / f"N{n}_{strategy}" / "evaluation.json").read_text(encoding="utf-8"))
-                    model_dir = evaluation["model_dir"]
-                scores[key] = {"fold": fold, "n_train": int(n), "strategy": strategy, **score_raw(model_dir, by_name[name],
-                                                                                                  args.device)}
+                if name not in prepared:
+                    prepared[name] = preprocess_raw(by_name[name], args.device)
+                scores[key] = {"fold": fold, "n_train": int(n), "strategy": strategy, "steps": steps,
+                               **score_raw(model_dir, by_name[name], prepared[name], args.device)}
                 print(json.dumps(scores[key]), flush=True)
                 scores_path.write_text(json.dumps(scores, indent=1))
     rows = sorted(scores.values(), key=lambda r: (r["n_train"], r["strategy"], r["fold"]))
@@ -109,12 +132,15 @@ def main():
         writer.writerows(rows)
     import numpy as np
 
-    lines = ["| N | strategy | test cases | DSC | HD95 (mm) | lesion F1 | WMH mL (true mL) |", "|---|---|---|---|---|---|---|"]
+    lines = ["| N | strategy | test cases | steps | DSC | HD95 (mm) | lesion F1 | WMH mL (true mL) |",
+             "|---|---|---|---|---|---|---|---|"]
     for key in sorted({(r["n_train"], r["strategy"]) for r in rows}):
         group = [r for r in rows if (r["n_train"], r["strategy"]) == key]
         cell = lambda m: f"{np.mean([r[m] for r in group]):.3f} ± {np.std([r[m] for r in group], ddof=1) if len(group) > 1 else 0:.3f}"
         volumes = ", ".join(f"{r['wmh_ml']:.1f} ({r['true_ml']:.1f})" for r in group)
-        lines.append(f"| {key[0]} | {key[1]} | {len(group)} | {cell('dsc')} | {cell('hd95')} | {cell('lesion_f1')} | {volumes} |")
+        steps = sorted(r.get("steps", 0) for r in group)
+        steps = f"{steps[0]}" if steps[0] == steps[-1] else f"{steps[0]}-{steps[-1]} (median {int(np.median(steps))})"
+        lines.append(f"| {key[0]} | {key[1]} | {len(group)} | {steps} | {cell('dsc')} | {cell('hd95')} | {cell('lesion_f1')} | {volumes} |")
     (out / "raw_table.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -32,6 +32,10 @@ def add_parser(subparsers, name):
     p.add_argument("--epochs", type=int, default=_F["epochs"], help=f"epochs of each fine-tuning run (default {_F['epochs']})")
     p.add_argument("--steps-per-epoch", type=int, default=_F["steps_per_epoch"],
                    help=f"steps per fine-tuning epoch (default {_F['steps_per_epoch']})")
+    p.add_argument("--patience", type=int, metavar="EPOCHS",
+                   help="validate each run on the training cases its N leaves unused and stop when Dice has not "
+                   "improved for so many epochs; a run with none unused trains as long as the same strategy's "
+                   "largest validated run (default: every run trains --epochs and keeps its last weights)")
     p.add_argument("--lr", type=float,
                    help=f"one learning rate for all strategies (default: {lr_default_text(STRATEGIES)})")
     p.add_argument("--pretrain-epochs", type=int, default=_P["epochs"],
@@ -66,6 +70,8 @@ def run(args) -> int:
     finetune_options = dict(common, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch)
     if args.fold is not None:
         finetune_options["fold"] = args.fold
+    if args.patience is not None:
+        finetune_options["patience"] = args.patience
     table = run_experiment(args.source_datasets, args.target, args.output, n_train=args.n_train, n_test=args.n_test,
                            strategies=args.strategies, pretrained=args.pretrained, pretrain_options=pretrain_options,
                            finetune_options=finetune_options, device=args.device, lr=args.lr)

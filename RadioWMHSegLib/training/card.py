@@ -13,6 +13,10 @@ from .augmentation import DEFAULT_AUGMENTATION
 from .checkpoints import best_weights, write_record
 
 
+# Why a run that ended before its last epoch still counts as finished (trainer.py; config.patience).
+PLATEAU = "validation plateau"
+
+
 def dataset_summary(role, dataset, cases) -> dict:
     phenotypes = Counter(str(c.metadata.get("phenotype", "unknown")) for c in cases)
     return {"role": role, "name": dataset.name, "path": Path(dataset.path).resolve().name, "space": dataset.space,
@@ -60,7 +64,7 @@ def save_final_model(config, net_config, run_dir, prepared, training, validation
     models_dir = Path(config.models_dir) if config.models_dir is not None else run_dir
     model_dir = model_io.save_model(final_net, card, models_dir, config.model_name)
     # The run's own record keeps the full path: it stays on this machine, beside the checkpoints.
-    write_record(run_dir, {"completed": stop_reason is None, "model_dir": str(model_dir.resolve()),
+    write_record(run_dir, {"completed": stop_reason in (None, PLATEAU), "model_dir": str(model_dir.resolve()),
                            "epochs_done": epochs_done, "steps_done": epochs_done * config.steps_per_epoch,
                            "best_val_dice": None if best_dice < 0 else best_dice, "best_epoch": best_epoch})
     print(f"model saved to {model_dir}")

@@ -43,6 +43,10 @@ class TrainConfig:
     augmentation: dict = None  # overrides of augmentation.DEFAULT_AUGMENTATION
     first_cases: int = None  # use only the first N cases of the first dataset (experiment training sizes)
     fold: int = None  # train/validate on this fold of the first dataset's splits.json (val_cases 0: no validation)
+    # Validate on the training cases that first_cases leaves unused (up to val_cases of them), not on the fold's
+    # val cases: in the experiment those are its test cases.
+    val_on_unused: bool = False
+    patience: int = None  # end training when validation Dice has not improved for so many epochs (None: never)
     grid: str = _D["grid"]  # 'as_is' keeps MNI-space images on their own grid (sub-box datasets)
     model_name: str = "radiowmhseg-model"
     # Session settings: how and where this process runs, not part of the recipe (may change on resume).
@@ -88,6 +92,8 @@ def check_config(config: TrainConfig) -> TrainConfig:
     for name in ("epochs", "steps_per_epoch", "batch_size"):
         if int(getattr(config, name)) < 1:
             raise InputError(f"{name.replace('_', ' ')} must be at least 1")
+    if config.patience is not None and int(config.patience) < 1:
+        raise InputError("patience must be at least 1 epoch (or none, to train every epoch)")
     if config.val_cases < 0:
         raise InputError("the number of validation cases cannot be negative")
     if config.strategy == "mixed" and not config.source_datasets:

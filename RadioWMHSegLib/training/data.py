@@ -40,7 +40,8 @@ def preprocess_all(config, context, progress):
 
 def split_cases(config, prepared):
     """(training [(role, dataset, CachedCase)], validation [CachedCase], prepared): the last val_cases of
-    dataset 1, or with config.fold the train and val cases of that fold of its splits.json (dataset_split.py)."""
+    dataset 1, or with config.fold the train and val cases of that fold of its splits.json (dataset_split.py).
+    With config.val_on_unused the validation cases are those that first_cases leaves out of training instead."""
     first_cases, fold_val = prepared[0][2], None
     if config.fold is not None:
         from ..dataset_split import fold_case_names
@@ -52,7 +53,11 @@ def split_cases(config, prepared):
         if config.first_cases > len(first_cases):
             raise DatasetError(f"dataset {prepared[0][1].name} has {len(first_cases)} training cases, fewer than the "
                                f"{config.first_cases} asked for")
-        first_cases = first_cases[:config.first_cases]
+        first_cases, unused = first_cases[:config.first_cases], first_cases[config.first_cases:]
+        if config.val_on_unused:
+            fold_val = unused[:config.val_cases]
+    elif config.val_on_unused:
+        fold_val = []
     prepared = [(prepared[0][0], prepared[0][1], first_cases)] + list(prepared[1:])
     if fold_val is not None:
         return [(r, ds, c) for r, ds, cases in prepared for c in cases], fold_val if config.val_cases else [], prepared

@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from .. import safe_write
-from ..choices import DEFAULT_THRESHOLD, EXPERIMENT_DEFAULTS, STRATEGIES
+from ..choices import DEFAULT_THRESHOLD, EXPERIMENT_DEFAULTS, FINETUNE_DEFAULTS, STRATEGIES
 from ..errors import DatasetError, InputError
 from . import transfer
 
 SETTINGS_FILE = "experiment.json"
 EVALUATION_FILE = "evaluation.json"
-RESULT_COLUMNS = ("n_train", "strategy", "case", "dsc", "sensitivity", "precision", "hd", "hd95", "avd",
+RESULT_COLUMNS = ("n_train", "strategy", "steps", "case", "dsc", "sensitivity", "precision", "hd", "hd95", "avd",
                   "lesion_recall", "lesion_precision", "lesion_f1")
 TABLE_METRICS = ("dsc", "sensitivity", "precision", "hd95", "lesion_f1")
 
@@ -57,7 +57,7 @@ def _evaluate_run(model_dir, test_cases, device, precision) -> list:
         probability = predict_probability(loaded.net, image.astype(np.float32), device=device, precision=precision)
         prediction = (probability >= DEFAULT_THRESHOLD).astype(np.uint8)
         metrics = compute_metrics(prediction, label, spacing=(1.0, 1.0, 1.0))
-        rows.append({"case": cached.name, **{k: metrics[k] for k in RESULT_COLUMNS[3:]}})
+        rows.append({"case": cached.name, **{k: metrics[k] for k in RESULT_COLUMNS[4:]}})
     return rows
 
 
@@ -68,6 +68,12 @@ def _mean_sd(values):
     return float(np.mean(finite)), float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0, len(finite)
 
 
+def _steps_text(group) -> str:
+    """Training steps of the kept weights: one number, or the range over a group's runs."""
+    steps = sorted({r.get("steps") for r in group if r.get("steps")})
+    return "" if not steps else str(steps[0]) if len(steps) == 1 else f"{steps[0]}-{steps[-1]}"
+
+
 def write_results(out_dir, rows, n_train, strategies):
     """results.csv, table.csv, table.md and the box plot from all per-case rows."""
     out_dir = Path(out_dir)
@@ -75,8 +81,8 @@ def write_results(out_dir, rows, n_train, strategies):
 
     table_columns = ["n_train", "strategy", "n_cases"] + [f"{m}_{s}" for m in TABLE_METRICS for s in ("mean", "sd")]
     table = []
-    markdown = ["| N | strategy | cases | " + " | ".join(TABLE_METRICS) + " |",
-                "|---|---|---|" + "---|" * len(TABLE_METRICS)]
+    markdown = ["| N | strategy | cases | steps | " + " | ".join(TABLE_METRICS) + " |",
+                "|---|---|---|---|" + "---|" * len(TABLE_METRICS)]
     for n in n_train:
         for strategy in strategies:
             group = [r for r in rows if r["n_train"] == n and r["strategy"] == strategy]
@@ -87,9 +93,9 @@ def write_results(out_dir, rows, n_train, strategies):
                                   + [f"{v:.4f}" for mean, sd, _ in stats for v in (mean, sd)])))
             cells = [f"{mean:.3f} ± {sd:.3f}" + ("" if k == len(group) else f" ({k} cases)")
                      for mean, sd, k in stats]
-            markdown.append(f"| {n} | {strategy} | {len(group)} | " + " | ".join(cells) + " |")
+            markdown.append(f"| {n} | {strategy} | {len(group)} | {_steps_text(group)} | " + " | ".join(cells) + " |")
     safe_write.atomic_write_csv(out_dir / "table.csv", table, table_columns, overwrite=True)
-    note = ("\nMean ± sd over the held-out test cases; HD95 in mm; a metric undefined for some cases "
+    note = ("\nMean ± sd over the held-out test cases; steps: training steps of the kept weights; HD95 in mm; a metric undefined for some cases "
             "(e.g. HD95 with an empty prediction) is averaged over the cases where it is defined.\n")
     safe_write.atomic_write_text(out_dir / "table.md", "\n".join(markdown) + "\n" + note, overwrite=True)
     _write_boxplot(out_dir / "dsc_boxplot.png", rows, n_train, strategies)
@@ -157,7 +163,10 @@ def run_experiment(source_datasets, target_dataset, out_dir, n_train=EXPERIMENT_
     owned = ("resume", "device", "models_dir", "model_name", "first_cases", "source_model", "strategy")
     pretrain_options = {k: v for k, v in (pretrain_options or {}).items() if k not in owned}
     finetune_options = {k: v for k, v in (finetune_options or {}).items() if k not in owned + ("lr",)}
-    # The experiment trains for a fixed number of epochs and keeps the last model (as Kaur et al.).
+    # Without patience the experiment trains for a fixed number of epochs and keeps the last model (as Kaur et
+    # al.). With it, a run validates on the training cases its N leaves unused and stops at the plateau.
+    patience = finetune_options.get("patience")
+    finetune_options["val_on_unused"] = patience is not None
     finetune_options.setdefault("val_cases", 0)
     target = load_dataset(target_dataset)
     test_names = None
@@ -197,22 +206,39 @@ def run_experiment(source_datasets, target_dataset, out_dir, n_train=EXPERIMENT_
     model_io.read_card(pretrained)
 
     precision = resolve_precision(finetune_options.get("precision", "auto"), torch_device)
+    n_available = len(train_names) if test_names is not None else len(target.cases) - n_test
     rows = []
+    validated_epochs = {}  # strategy -> best epoch of its largest run so far that had cases to validate on
+    n_train = sorted(n_train)  # the validated runs come first: see validated_epochs
     total = len(n_train) * len(strategies)
     for index, (n, strategy) in enumerate((n, s) for n in n_train for s in strategies):
         run_dir = out_dir / "runs" / f"N{n}_{strategy}"
         evaluation_path = run_dir / EVALUATION_FILE
         if progress is not None:
             progress(index / total, f"run N={n} {strategy}")
+        options = dict(finetune_options)
+        if patience is not None:
+            options["val_cases"] = n_available - n
+            if options["val_cases"] == 0 and strategy in validated_epochs:
+                # No case left to validate on: train as long as the same strategy's validated run did, a
+                # length chosen on validation cases, never on the test cases.
+                options["epochs"] = validated_epochs[strategy]
         if not evaluation_path.exists():
             result = finetune(target_dataset, run_dir, source_model=pretrained, strategy=strategy,
                               source_datasets=source_datasets, models_dir=run_dir, lr=lr,
                               model_name=f"N{n}_{strategy}", first_cases=n, resume=True, device=torch_device,
-                              **finetune_options)
+                              **options)
+            record = json.loads((Path(run_dir) / "record.json").read_text(encoding="utf-8"))
             evaluation = {"n_train": n, "strategy": strategy, "model_dir": str(result.model_dir),
+                          "validation_cases": options["val_cases"] if patience is not None else 0,
+                          "epochs_done": record["epochs_done"], "best_epoch": record["best_epoch"],
+                          "steps_per_epoch": options.get("steps_per_epoch", FINETUNE_DEFAULTS["steps_per_epoch"]),
                           "test_cases": _evaluate_run(result.model_dir, test_cases, torch_device, precision)}
             safe_write.atomic_write_json(evaluation_path, evaluation, overwrite=True)
         evaluation = json.loads(evaluation_path.read_text(encoding="utf-8"))
-        rows += [{"n_train": n, "strategy": strategy, **row} for row in evaluation["test_cases"]]
+        if evaluation.get("validation_cases"):
+            validated_epochs[strategy] = evaluation["best_epoch"]
+        steps = evaluation.get("best_epoch", 0) * evaluation.get("steps_per_epoch", 0) or None
+        rows += [{"n_train": n, "strategy": strategy, "steps": steps, **row} for row in evaluation["test_cases"]]
         write_results(out_dir, rows, n_train, strategies)  # partial tables while the experiment runs
     return out_dir / "table.md"

@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import CancelledError, InputError
 from ..precision import resolve_precision
 from . import checkpoints, distributed, run_log, transfer
-from .card import save_final_model
+from .card import PLATEAU, save_final_model
 from .config import TrainConfig, check_config  # TrainConfig: imported from here by callers too
 from .data import load_training_cases, patch_loader, preprocess_all, split_cases
 from .loss import DiceCELoss, n_classes, targets_for
@@ -204,15 +204,20 @@ def _train(config, context, device, progress, cancel):
             print(f"epoch {epoch + 1}/{config.epochs}: loss {epoch_loss:.4f} {scored} ({row['seconds']:.0f} s)",
                   flush=True)
         stop_reason = _stop_reason(config, epochs_this_session, session_started)
+        if config.patience is not None and validation and epoch + 1 - best_epoch >= config.patience:
+            stop_reason = PLATEAU  # the best weights are kept, so further epochs would only cost time
         if distributed.broadcast_flag(context, stop_reason is not None, device) and epoch + 1 < config.epochs:
             stop_reason = stop_reason or "rank 0 stopped"
             break
         stop_reason = None
 
     epochs_done = epoch + 1
-    completed = epochs_done >= config.epochs
+    completed = epochs_done >= config.epochs or stop_reason == PLATEAU
     model_dir = None
     if context.is_main and (completed or stop_reason == "time limit"):
+        if stop_reason == PLATEAU:
+            print(f"validation Dice has not improved for {config.patience} epochs: stopped after epoch {epochs_done}, "
+                  f"best epoch {best_epoch}")
         model_dir = save_final_model(config, net.config, run_dir, prepared, training, validation, parent, precision,
                                      history, best_dice, best_epoch, epochs_done, context, device,
                                      time.time() - session_started, stop_reason)
