@@ -1,7 +1,7 @@
 """A cohort: many FLAIRs segmented in one run; a bad case is reported and the others go on; done cases are skipped.
 
 Case names come from the file names; each case writes `<case>_wmh.nii.gz` and its siblings into one
-output folder, and `cohort_summary.csv` lists every case. segment.py re-exports these names.
+output folder, and `cohort_summary.csv` lists every case.
 """
 
 import json

@@ -146,6 +146,12 @@ def _lesion_detection(pred, ref):
     return recall, precision, f1, n_ref, n_pred
 
 
+def lesion_f1(pred, ref) -> float:
+    """Lesion-wise F1 of two (z, y, x) masks (non-zero voxels are in), without the distances of compute_metrics:
+    cheap enough to score many thresholds (benchmarks/choose_postprocessing.py)."""
+    return _lesion_detection(np.asarray(pred) > 0, np.asarray(ref) > 0)[2]
+
+
 def dice(a, b) -> float:
     """Dice of two masks (arrays or SimpleITK images; non-zero voxels are in); 1.0 when both are empty.
 

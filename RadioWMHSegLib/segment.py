@@ -171,16 +171,9 @@ def write_stats(result: SegmentationResult, path, input_path="", overwrite=False
     """Lesion statistics as JSON (everything) or CSV (one row per lesion), by the file's extension."""
     path = Path(path)
     if path.suffix.lower() == ".csv":
-        import csv
-        import io
-
         rows = result.stats.to_rows()
-        buffer = io.StringIO()
         columns = list(rows[0].keys()) if rows else ["index", "n_voxels", "volume_ml"]
-        writer = csv.DictWriter(buffer, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-        return safe_write.atomic_write_text(path, buffer.getvalue(), overwrite=overwrite)
+        return safe_write.atomic_write_csv(path, rows, columns, overwrite=overwrite)
     return safe_write.atomic_write_json(path, _stats_document(result, input_path), overwrite=overwrite)
 
 
@@ -307,7 +300,3 @@ def segment(input_path, output_mask, *, prob=None, brain_mask=None, stats=None, 
         raise KeyboardInterrupt("nothing was written") from exc
     _write_outputs(result, outputs, image, input_path, reference_image, overwrite)
     return result
-
-
-# The cohort's names, importable from here as before (cohort.py imports this module only inside its functions).
-from .cohort import IMAGE_ENDINGS, case_name, cohort_outputs, list_cohort, segment_cohort  # noqa: E402,F401

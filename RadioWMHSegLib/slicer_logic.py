@@ -70,14 +70,21 @@ class RadioWMHSegLogic:
         made from the keywords. model: None (bundled), a model folder or a model_io.LoadedModel.
         Statistics: see statistics(); quality warnings: see qualityWarnings().
         """
+        from .input_checks import check_contrast, check_segmentable
         from .segment import segment_image
 
         if options is None:
             options = SegmentOptions(skull_stripped=skullStripped, skull_strip_method=skullStripMethod, device=device,
                                      threshold=threshold, min_lesion_mm3=minLesionMm3, tta=tta, model=model,
                                      probability=probabilityVolume)
-        result = segment_image(volume_to_sitk(volumeNode), progress=progress, cancel=cancel,
+        image = volume_to_sitk(volumeNode)
+        name = f"'{volumeNode.GetName()}'"
+        # The checks of the command line (segment.segment), so the panel refuses and warns alike.
+        warnings = check_segmentable(image, name)
+        result = segment_image(image, progress=progress, cancel=cancel,
                                uncertainty=options.uncertainty, **options.segment_image_arguments())
+        warnings += check_contrast(image, result.brain_mask, name)
+        result.record.setdefault("quality", {}).setdefault("warnings", []).extend(warnings)
         parameters = dict(_options_record(options), device=result.record.get("device"),
                           skull_strip=_stage_parameters(result.record, "skull_strip"))
         stats = result.stats.to_dict()

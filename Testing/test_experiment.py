@@ -71,7 +71,7 @@ def test_fold_experiment_with_patience_validates_on_unused_training_cases_only(t
     import json
 
     from RadioWMHSegLib.dataset_split import make_splits
-    from RadioWMHSegLib.training.experiment import run_experiment
+    from RadioWMHSegLib.training.experiment import run_cross_validation
     from RadioWMHSegLib.training.trainer import pretrain
 
     source = make_tiny_dataset(tmp_path / "source", 2, seed=21)
@@ -84,19 +84,34 @@ def test_fold_experiment_with_patience_validates_on_unused_training_cases_only(t
     source_model = pretrain([source], tmp_path / "pre", model_name="src", val_cases=0, device="cpu",
                             **dict(pretrain_options, epochs=1)).model_dir
     out = tmp_path / "experiment"
-    run_experiment([], target, out, n_train=(4, 1), strategies=("all", "last"), pretrained=source_model,
-                   finetune_options=dict(finetune_options, fold=1, epochs=3, patience=1), device="cpu")
+    table = run_cross_validation([], target, out, n_train=(4, 1), strategies=("all", "last"), pretrained=source_model,
+                                 finetune_options=dict(finetune_options, epochs=3, patience=1), device="cpu",
+                                 only_folds=[1])
+    assert sorted(p.name for p in out.glob("fold_*")) == ["fold_1"]
+    runs = out / "fold_1" / "runs"
     test_case = folds[1]["val"]
     for strategy in ("all", "last"):
-        small = json.loads((out / "runs" / f"N1_{strategy}" / "evaluation.json").read_text(encoding="utf-8"))
-        large = json.loads((out / "runs" / f"N4_{strategy}" / "evaluation.json").read_text(encoding="utf-8"))
-        card = json.loads((out / "runs" / f"N1_{strategy}" / f"N1_{strategy}" / "model.json").read_text(encoding="utf-8"))
+        small = json.loads((runs / f"N1_{strategy}" / "evaluation.json").read_text(encoding="utf-8"))
+        large = json.loads((runs / f"N4_{strategy}" / "evaluation.json").read_text(encoding="utf-8"))
+        card = json.loads((runs / f"N1_{strategy}" / f"N1_{strategy}" / "model.json").read_text(encoding="utf-8"))
         # N = 1 validates on the three training cases it leaves unused, never on the test case.
         assert small["validation_cases"] == 3
         assert card["training"]["validation_cases"] == folds[1]["train"][1:]
         assert [c["case"] for c in small["test_cases"]] == test_case
         # N = 4 has none left: it trains as long as the validated N = 1 run's best epoch.
         assert large["validation_cases"] == 0 and large["epochs_done"] == small["best_epoch"]
+    # The pooled tables hold every finished fold, marked with its number.
     rows = list(csv.DictReader((out / "results.csv").open()))
+    assert len(rows) == 4 and {r["fold"] for r in rows} == {"1"} and {r["case"] for r in rows} == set(test_case)
     assert {r["steps"] for r in rows if r["n_train"] == "1"} <= {"1", "2", "3"}
-    assert "| steps |" in (out / "table.md").read_text(encoding="utf-8")
+    assert "| steps |" in table.read_text(encoding="utf-8")
+
+
+def test_cross_validation_needs_folds(tmp_path):
+    from RadioWMHSegLib.errors import DatasetError
+    from RadioWMHSegLib.training.experiment import run_cross_validation
+
+    target = make_tiny_dataset(tmp_path / "target", 3, seed=1)
+    with pytest.raises(DatasetError, match="dataset split"):
+        run_cross_validation([], target, tmp_path / "out", pretrained=tmp_path / "any")
+    assert not (tmp_path / "out").exists()

@@ -25,7 +25,8 @@ from RadioWMHSegLib import cli, safe_write
 from RadioWMHSegLib import segment as segment_module
 from RadioWMHSegLib.errors import InputError
 from RadioWMHSegLib.image_io import dicom_series_ids, read_flair
-from RadioWMHSegLib.segment import SegmentationResult, segment, segment_cohort
+from RadioWMHSegLib.cohort import segment_cohort
+from RadioWMHSegLib.segment import SegmentationResult, segment
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 

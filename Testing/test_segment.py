@@ -16,7 +16,8 @@ from phantoms import native_grid, phantom_with_blob
 from RadioWMHSegLib.preprocessing import pipeline
 from RadioWMHSegLib.errors import InputError
 from RadioWMHSegLib.metrics import dice
-from RadioWMHSegLib.segment import segment, segment_cohort, segment_image
+from RadioWMHSegLib.cohort import segment_cohort
+from RadioWMHSegLib.segment import segment, segment_image
 
 
 @pytest.fixture(scope="module")

@@ -355,6 +355,22 @@ def test_segment_a_volume_node_with_the_stand_in_model(scene, tmp_path, bright_v
     assert logic.qualityWarnings(segmentation) == json.loads(segmentation.GetAttribute("RadioWMHSeg.Quality"))["warnings"]
 
 
+
+def test_the_panel_refuses_a_label_map_as_the_command_line_does(scene, tmp_path, monkeypatch):
+    from RadioWMHSegLib import segment as segment_module
+    from RadioWMHSegLib.errors import InputError
+
+    labels = sitk.Image([80, 80, 60], sitk.sitkUInt8)
+    labels.SetSpacing((2.0, 2.0, 2.5))
+    labels[20:40, 20:40, 10:30] = 1
+    path = tmp_path / "labels.nii.gz"
+    sitk.WriteImage(labels, str(path))
+    volume = slicer_logic.read_volume_file(path, scene)
+    monkeypatch.setattr(segment_module, "segment_image", lambda *a, **k: pytest.fail("work began before the check"))
+    with pytest.raises(InputError, match="distinct values"):
+        RadioWMHSegLogic().segment(volume, device="cpu")
+
+
 # ---------------------------------------------------------------- background jobs
 
 def test_progress_lines_of_segment_and_training_are_understood():

@@ -5,12 +5,14 @@
 
 DATASET is a labelled dataset of raw scans (e.g. the five sim_vent_wmh cases, built with
 `radiowmhseg dataset add --from-folders`). Its splits.json is made with one case per fold when
-absent (leave-one-out). For every fold, `radiowmhseg experiment --fold k` fine-tunes the source
-model on N of the fold's training cases with each strategy (fixed steps, the last model kept: with
-four cases there is none to spare for validation), and each model, plus the source model without
-fine-tuning ('none'), then segments the held-out case's RAW FLAIR through the whole pipeline
-(brain extraction, registration, network, back to the scan's grid), scored against its hand-drawn
-mask on that grid. Writes OUT/raw_results.csv (one row per fold, N, strategy) and OUT/raw_table.md.
+absent (leave-one-out). Fold by fold, the library's cross-validation (`radiowmhseg experiment
+--all-folds`) fine-tunes the source model on N of the fold's training cases with each strategy (with
+--patience: validated on the fold's training cases that N leaves unused, ended at the plateau; N with
+none left trains as long as the same strategy's validated run), and each model, plus the source model
+without fine-tuning ('none'), then segments the held-out case's RAW FLAIR through the whole pipeline
+(brain extraction, registration, network, back to the scan's grid; the preprocessing done once per
+case), scored against its hand-drawn mask on that grid. Writes OUT/raw_results.csv (one row per fold,
+N, strategy), OUT/raw_table.md and OUT/raw_dsc_boxplot.png, beside the library's crop-grid tables.
 Rerunning resumes: finished runs and scored cases are kept.
 """
 
@@ -84,7 +86,7 @@ def main():
     from RadioWMHSegLib import model_io
     from RadioWMHSegLib.dataset_split import fold_case_names, make_splits, read_splits
     from RadioWMHSegLib.datasets import load_dataset
-    from RadioWMHSegLib.training.experiment import run_experiment
+    from RadioWMHSegLib.training.experiment import run_cross_validation, write_boxplot
 
     dataset = load_dataset(args.dataset)
     if read_splits(dataset.path) is None:
@@ -101,11 +103,14 @@ def main():
             continue
         _, test_names = fold_case_names(dataset, fold)
         fold_dir = out / f"fold_{fold}"
-        options = {"fold": fold, "epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch, "show_progress": False}
+        options = {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch, "show_progress": False}
         if args.patience is not None:
             options["patience"] = args.patience
-        run_experiment(args.source, dataset.path, fold_dir, n_train=args.n_train, strategies=args.strategies,
-                       pretrained=source, device=args.device, lr=args.lr, finetune_options=options)
+        # The library's cross-validation (radiowmhseg experiment --all-folds), one fold at a time so that each
+        # fold's models are scored on its raw scan as soon as they exist; it also pools the crop-grid scores.
+        run_cross_validation(args.source, dataset.path, out, n_train=args.n_train, strategies=args.strategies,
+                             pretrained=source, device=args.device, lr=args.lr, finetune_options=options,
+                             only_folds=[fold])
         runs = [("0", "none", source)] + [(str(n), s, str(fold_dir / "runs" / f"N{n}_{s}" / f"N{n}_{s}"))
                                           for n in args.n_train for s in args.strategies]
         prepared = {}
@@ -142,6 +147,8 @@ def main():
         steps = f"{steps[0]}" if steps[0] == steps[-1] else f"{steps[0]}-{steps[-1]} (median {int(np.median(steps))})"
         lines.append(f"| {key[0]} | {key[1]} | {len(group)} | {steps} | {cell('dsc')} | {cell('hd95')} | {cell('lesion_f1')} | {volumes} |")
     (out / "raw_table.md").write_text("\n".join(lines) + "\n")
+    write_boxplot(out / "raw_dsc_boxplot.png", rows, sorted({r["n_train"] for r in rows}),
+                  ["none"] + [s for s in args.strategies if s != "none"])
     print("\n".join(lines))
 
 

@@ -27,6 +27,9 @@ def add_parser(subparsers, name):
                    help=f"held-out test cases, the last of the target (default {_E['n_test']})")
     p.add_argument("--fold", type=int, metavar="N", help="use fold N of the target's splits.json ('radiowmhseg dataset "
                    "split'): training cases from its train list, its val cases as the test cases (--n-test ignored)")
+    p.add_argument("--all-folds", action="store_true",
+                   help="run every fold of the target's splits.json, each fold's val cases as its test cases, so that "
+                   "every case is tested once; OUT/fold_<k> per fold, the tables pool all folds")
     p.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
     p.add_argument("--pretrained", metavar="MODEL_DIR", help="use this source model instead of pre-training")
     p.add_argument("--epochs", type=int, default=_F["epochs"], help=f"epochs of each fine-tuning run (default {_F['epochs']})")
@@ -60,7 +63,8 @@ def add_parser(subparsers, name):
 
 
 def run(args) -> int:
-    from ..training.experiment import run_experiment
+    from ..errors import InputError
+    from ..training.experiment import run_cross_validation, run_experiment
 
     common = {"patch_size": patch_size_of(args.patch_size), "batch_size": args.batch_size, "seed": args.seed,
               "label2": args.label2, "dropout": args.dropout, "precision": args.precision, "grid": args.grid,
@@ -72,9 +76,18 @@ def run(args) -> int:
         finetune_options["fold"] = args.fold
     if args.patience is not None:
         finetune_options["patience"] = args.patience
-    table = run_experiment(args.source_datasets, args.target, args.output, n_train=args.n_train, n_test=args.n_test,
-                           strategies=args.strategies, pretrained=args.pretrained, pretrain_options=pretrain_options,
-                           finetune_options=finetune_options, device=args.device, lr=args.lr)
+    if args.all_folds:
+        if args.fold is not None:
+            raise InputError("--fold and --all-folds exclude each other: give one")
+        table = run_cross_validation(args.source_datasets, args.target, args.output, n_train=args.n_train,
+                                     strategies=args.strategies, pretrained=args.pretrained,
+                                     pretrain_options=pretrain_options, finetune_options=finetune_options,
+                                     device=args.device, lr=args.lr)
+    else:
+        table = run_experiment(args.source_datasets, args.target, args.output, n_train=args.n_train,
+                               n_test=args.n_test, strategies=args.strategies, pretrained=args.pretrained,
+                               pretrain_options=pretrain_options, finetune_options=finetune_options,
+                               device=args.device, lr=args.lr)
     print(table.read_text(encoding="utf-8"))
     print(f"results in {table.parent}")
     return 0

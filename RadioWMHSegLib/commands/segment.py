@@ -95,7 +95,8 @@ def _print_metrics(metrics):
 
 
 def run(args) -> int:
-    from ..segment import segment, segment_cohort
+    from ..cohort import segment_cohort
+    from ..segment import segment
 
     options = _options(args)
     if not _is_cohort(args):

@@ -23,7 +23,9 @@ from .deformation import nearest_indices, random_deformation, warp_linear, warp_
 from .head import head_model
 from .lesions import PHENOTYPES, draw_lesions
 
-GENERATOR_VERSION = 1
+# Bumped whenever a seed stops giving the same cases, so that a resumed cohort never mixes two versions.
+# 2: the realistic head of synth/head.py (cases with --skull differ from version 1's).
+GENERATOR_VERSION = 2
 # Inside the brain no voxel may be (near) 0, as a fraction of the WM level: the brain mask of a
 # stripped image is its non-background voxels (preprocessing.skull_strip.mask_from_stripped keeps
 # voxels above 1e-3 of the image maximum, about 1-2 here).

@@ -11,6 +11,11 @@ its own folder and record, so an interrupted experiment picks up where it stoppe
     OUT/results.csv                  one row per run and test case
     OUT/table.csv, OUT/table.md      mean ± sd of DSC, sensitivity, precision, HD95, lesion F1
     OUT/dsc_boxplot.png              DSC per strategy and N
+
+With a fold of the target's splits.json the fold's val cases are the test cases, and
+run_cross_validation runs every fold (OUT/fold_<k>/, pooled tables in OUT). With patience, each run
+validates on the training cases its N leaves unused and ends at its plateau; a run with no case left
+trains as long as the same strategy's validated run did (so run lengths are never chosen on test cases).
 """
 
 import json
@@ -26,7 +31,7 @@ from . import transfer
 
 SETTINGS_FILE = "experiment.json"
 EVALUATION_FILE = "evaluation.json"
-RESULT_COLUMNS = ("n_train", "strategy", "steps", "case", "dsc", "sensitivity", "precision", "hd", "hd95", "avd",
+RESULT_COLUMNS = ("fold", "n_train", "strategy", "steps", "case", "dsc", "sensitivity", "precision", "hd", "hd95", "avd",
                   "lesion_recall", "lesion_precision", "lesion_f1")
 TABLE_METRICS = ("dsc", "sensitivity", "precision", "hd95", "lesion_f1")
 
@@ -57,7 +62,7 @@ def _evaluate_run(model_dir, test_cases, device, precision) -> list:
         probability = predict_probability(loaded.net, image.astype(np.float32), device=device, precision=precision)
         prediction = (probability >= DEFAULT_THRESHOLD).astype(np.uint8)
         metrics = compute_metrics(prediction, label, spacing=(1.0, 1.0, 1.0))
-        rows.append({"case": cached.name, **{k: metrics[k] for k in RESULT_COLUMNS[4:]}})
+        rows.append({"case": cached.name, **{k: metrics[k] for k in RESULT_COLUMNS[5:]}})
     return rows
 
 
@@ -98,10 +103,10 @@ def write_results(out_dir, rows, n_train, strategies):
     note = ("\nMean ± sd over the held-out test cases; steps: training steps of the kept weights; HD95 in mm; a metric undefined for some cases "
             "(e.g. HD95 with an empty prediction) is averaged over the cases where it is defined.\n")
     safe_write.atomic_write_text(out_dir / "table.md", "\n".join(markdown) + "\n" + note, overwrite=True)
-    _write_boxplot(out_dir / "dsc_boxplot.png", rows, n_train, strategies)
+    write_boxplot(out_dir / "dsc_boxplot.png", rows, n_train, strategies)
 
 
-def _write_boxplot(path, rows, n_train, strategies):
+def write_boxplot(path, rows, n_train, strategies):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -238,7 +243,61 @@ def run_experiment(source_datasets, target_dataset, out_dir, n_train=EXPERIMENT_
         evaluation = json.loads(evaluation_path.read_text(encoding="utf-8"))
         if evaluation.get("validation_cases"):
             validated_epochs[strategy] = evaluation["best_epoch"]
-        steps = evaluation.get("best_epoch", 0) * evaluation.get("steps_per_epoch", 0) or None
-        rows += [{"n_train": n, "strategy": strategy, "steps": steps, **row} for row in evaluation["test_cases"]]
+        rows += _evaluation_rows(evaluation, finetune_options.get("fold"))
         write_results(out_dir, rows, n_train, strategies)  # partial tables while the experiment runs
+    return out_dir / "table.md"
+
+
+def _evaluation_rows(evaluation, fold=None) -> list:
+    """results.csv rows of one run's evaluation.json: one per test case."""
+    steps = evaluation.get("best_epoch", 0) * evaluation.get("steps_per_epoch", 0) or None
+    return [{"fold": fold, "n_train": evaluation["n_train"], "strategy": evaluation["strategy"], "steps": steps, **row}
+            for row in evaluation["test_cases"]]
+
+
+def run_cross_validation(source_datasets, target_dataset, out_dir, n_train=EXPERIMENT_DEFAULTS["n_train"],
+                         strategies=STRATEGIES, pretrained=None, pretrain_options=None, finetune_options=None,
+                         device="auto", lr=None, only_folds=None, progress=None) -> Path:
+    """The experiment on every fold of the target's splits.json, each fold's val cases its test cases, so that
+    every case is tested once; returns the path of the pooled table.md.
+
+    OUT/fold_<k>/ is run_experiment's folder for fold k; OUT/results.csv, table.md, table.csv and
+    dsc_boxplot.png pool the test cases of every finished fold. A source model, when none is given, is
+    pre-trained once (OUT/pretrain) and shared by the folds. only_folds: run just these (the tables still pool
+    every fold finished so far). Resumable as run_experiment is.
+    """
+    from ..dataset_split import read_splits
+    from ..datasets import load_dataset
+
+    out_dir = Path(out_dir)
+    target = load_dataset(target_dataset)
+    splits = read_splits(target.path)
+    if splits is None:
+        raise DatasetError(f"{target.path} has no splits.json: make folds first with "
+                           f"'radiowmhseg dataset split {target.path} --folds 5' (or --folds {len(target.cases)}: "
+                           "leave-one-out)")
+    n_train = sorted(int(n) for n in n_train)
+    if pretrained is None:
+        from ..device import resolve_device
+        from .trainer import pretrain
+
+        owned = ("resume", "device", "models_dir", "model_name", "first_cases", "source_model", "strategy")
+        options = {k: v for k, v in (pretrain_options or {}).items() if k not in owned}
+        pretrained = pretrain(source_datasets, out_dir / "pretrain", model_name="pretrained", resume=True,
+                              device=resolve_device(device), **options).model_dir
+    folds = range(len(splits["folds"]))
+    for fold in folds:
+        if only_folds is None or fold in only_folds:
+            run_experiment(source_datasets, target_dataset, out_dir / f"fold_{fold}", n_train=n_train,
+                           strategies=strategies, pretrained=pretrained,
+                           finetune_options=dict(finetune_options or {}, fold=fold), device=device, lr=lr,
+                           progress=progress)
+    rows = []
+    for fold in folds:
+        for n in n_train:
+            for strategy in strategies:
+                path = out_dir / f"fold_{fold}" / "runs" / f"N{n}_{strategy}" / EVALUATION_FILE
+                if path.exists():
+                    rows += _evaluation_rows(json.loads(path.read_text(encoding="utf-8")), fold)
+    write_results(out_dir, rows, n_train, strategies)
     return out_dir / "table.md"
