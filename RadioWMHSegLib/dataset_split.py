@@ -57,6 +57,16 @@ def case_groups(cases, digests=None) -> list:
     return list(groups.values())
 
 
+def latest_versions(cases) -> tuple:
+    """(kept, left out): of each group of versions of a case (case_groups, joined by name and by the image
+    digest that add_case records), only the latest correction is kept, in dataset order. Training
+    reads the kept ones, so a case exported three times counts once and is prepared once."""
+    digests = {c.name: c.metadata.get("image_voxels_sha256") for c in cases if c.metadata.get("image_voxels_sha256")}
+    order = {c.name: i for i, c in enumerate(cases)}  # dataset.json lists cases in the order they were added
+    kept = {max(group, key=order.get) for group in case_groups(cases, digests)}
+    return [c for c in cases if c.name in kept], [c for c in cases if c.name not in kept]
+
+
 def image_digests(cases) -> dict:
     """{case name: voxel digest of its image} (unreadable images are left out; dataset check reports them)."""
     import SimpleITK as sitk

@@ -98,7 +98,8 @@ def test_segment_correct_export_finetune_and_segment_a_held_out_case(tmp_path):
     card = model_io.read_card(result.model_dir)
     assert card["parent"]["weights_sha256"] == model_io.read_card(source)["weights_sha256"]
     trained_on = card["training"]["datasets"]
-    assert [(d["role"], d["path"], d["cases"]) for d in trained_on] == [("target", dataset.name, 3)]
+    # The two exports of A count once (the latest correction): two cases trained on, not three.
+    assert [(d["role"], d["path"], d["cases"]) for d in trained_on] == [("target", dataset.name, 2)]
     assert card["weights_sha256"] != card["parent"]["weights_sha256"]
     assert _sha256_of_folder(source) == source_files
     assert _sha256_of_folder(model_io.bundled_model_dir()) == bundled_files

@@ -300,3 +300,26 @@ def test_validation_on_unused_cases_never_takes_the_fold_val_cases(tmp_path):
     # Without val_on_unused the fold's own val cases validate, as `radiowmhseg finetune --fold` documents.
     config = TrainConfig(datasets=[str(dataset)], run_dir=str(tmp_path), fold=2, first_cases=1, val_cases=1)
     assert [c.name for c in split_cases(config, prepared)[1]] == folds[2]["val"]
+
+
+def test_a_case_exported_again_counts_once_and_never_validates_against_its_own_copy(tmp_path):
+    from RadioWMHSegLib.dataset_split import latest_versions
+    from RadioWMHSegLib.datasets import add_case, load_dataset
+    from RadioWMHSegLib.training.trainer import pretrain
+
+    dataset = make_tiny_dataset(tmp_path / "site", 3, seed=7)
+    image, label = tiny_case(7002)  # case_002's scan, corrected again: exported as case_002_v2
+    add_case(dataset, "case_002", image, label)
+    add_case(dataset, "renamed", image, label)  # the same scan under another name: a third version
+    cases = load_dataset(dataset).cases
+    kept, left_out = latest_versions(cases)
+    assert [c.name for c in kept] == ["case_000", "case_001", "renamed"]
+    assert [c.name for c in left_out] == ["case_002", "case_002_v2"]
+
+    result = pretrain([dataset], tmp_path / "run", model_name="tiny", cache_root=tmp_path / "cache",
+                      **tiny_options(epochs=1, steps_per_epoch=1, val_cases=1))
+    card = json.loads((result.model_dir / "model.json").read_text(encoding="utf-8"))
+    assert card["training"]["validation_cases"] == ["renamed"]
+    assert card["training"]["datasets"][0]["cases"] == 2  # case_000 and case_001: no copy of the validated scan
+    # Only the latest version was prepared.
+    assert sorted(p.stem for p in (tmp_path / "cache" / "site").glob("*.npz")) == ["case_000", "case_001", "renamed"]

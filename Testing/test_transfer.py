@@ -166,3 +166,16 @@ def test_finetune_command_writes_a_model_and_reports_errors_in_one_line(target_d
                 + common)
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("radiowmhseg: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_one_corrected_case_fine_tunes_without_validation_and_more_hold_one_out(source_model, tmp_path, capsys):
+    from RadioWMHSegLib import model_io
+
+    single = make_tiny_dataset(tmp_path / "one", 1, seed=5)
+    result = _finetune("all", single, source_model, tmp_path / "a", val_cases=None)
+    card = model_io.read_card(result.model_dir)
+    assert card["training"]["validation_cases"] == [] and card["training"]["datasets"][0]["cases"] == 1
+    assert "none held out for validation" in capsys.readouterr().out
+    two = make_tiny_dataset(tmp_path / "two", 2, seed=6)
+    card = model_io.read_card(_finetune("all", two, source_model, tmp_path / "b", val_cases=None).model_dir)
+    assert card["training"]["validation_cases"] == ["case_001"]

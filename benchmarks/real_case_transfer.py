@@ -25,7 +25,7 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 
-COLUMNS = ("fold", "n_train", "strategy", "steps", "case", "dsc", "hd95", "lesion_f1", "sensitivity", "precision",
+COLUMNS = ("fold", "n_train", "strategy", "steps", "train_s", "case", "dsc", "hd95", "lesion_f1", "sensitivity", "precision",
            "wmh_ml", "true_ml")
 
 
@@ -131,21 +131,25 @@ def main():
                 print(json.dumps(scores[key]), flush=True)
                 scores_path.write_text(json.dumps(scores, indent=1))
     rows = sorted(scores.values(), key=lambda r: (r["n_train"], r["strategy"], r["fold"]))
+    for row in rows:  # training time of the run: its epochs, validation included (training_log.csv)
+        log = out / f"fold_{row['fold']}" / "runs" / f"N{row['n_train']}_{row['strategy']}" / "training_log.csv"
+        row["train_s"] = round(sum(float(r["seconds"]) for r in csv.DictReader(log.open())), 1) if log.exists() else 0.0
     with open(out / "raw_results.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     import numpy as np
 
-    lines = ["| N | strategy | test cases | steps | DSC | HD95 (mm) | lesion F1 | WMH mL (true mL) |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| N | strategy | test cases | steps | training min (median) | DSC | HD95 (mm) | lesion F1 | WMH mL (true mL) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for key in sorted({(r["n_train"], r["strategy"]) for r in rows}):
         group = [r for r in rows if (r["n_train"], r["strategy"]) == key]
         cell = lambda m: f"{np.mean([r[m] for r in group]):.3f} ± {np.std([r[m] for r in group], ddof=1) if len(group) > 1 else 0:.3f}"
         volumes = ", ".join(f"{r['wmh_ml']:.1f} ({r['true_ml']:.1f})" for r in group)
         steps = sorted(r.get("steps", 0) for r in group)
         steps = f"{steps[0]}" if steps[0] == steps[-1] else f"{steps[0]}-{steps[-1]} (median {int(np.median(steps))})"
-        lines.append(f"| {key[0]} | {key[1]} | {len(group)} | {steps} | {cell('dsc')} | {cell('hd95')} | {cell('lesion_f1')} | {volumes} |")
+        minutes = f"{np.median([r['train_s'] for r in group]) / 60:.1f}"
+        lines.append(f"| {key[0]} | {key[1]} | {len(group)} | {steps} | {minutes} | {cell('dsc')} | {cell('hd95')} | {cell('lesion_f1')} | {volumes} |")
     (out / "raw_table.md").write_text("\n".join(lines) + "\n")
     write_boxplot(out / "raw_dsc_boxplot.png", rows, sorted({r["n_train"] for r in rows}),
                   ["none"] + [s for s in args.strategies if s != "none"])

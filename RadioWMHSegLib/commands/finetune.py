@@ -29,6 +29,7 @@ def add_parser(subparsers, name):
                    help="train on fold N's train cases of DATASET/splits.json ('radiowmhseg dataset split') and "
                         "validate on all its val cases (--val-cases 0: no validation)")
     add_training_options(p, lr_default_text=lr_default_text(STRATEGIES), defaults=FINETUNE_DEFAULTS)
+    p.set_defaults(val_cases=None)  # finetune() holds one out, or none when the dataset has a single case
     p.set_defaults(run=run)
     return p
 

@@ -31,8 +31,10 @@ def add_training_options(p, lr_default_text=lr_text(TRAINING_DEFAULTS["lr"]), in
     p.add_argument("--batch-size", type=int, default=d["batch_size"],
                    help=f"patches per step and process (default {d['batch_size']})")
     if include_val:
-        p.add_argument("--patience", type=int, metavar="EPOCHS",
-                       help="stop when validation Dice has not improved for so many epochs (default: train every epoch)")
+        patience = d.get("patience")
+        p.add_argument("--patience", type=int, metavar="EPOCHS", default=patience,
+                       help="stop when validation Dice has not improved for so many epochs; 0: train every epoch "
+                       f"(default {patience or 0})")
         p.add_argument("--val-cases", type=int, default=d["val_cases"],
                        help=f"cases held out of the first dataset for validation Dice each epoch (default {d['val_cases']}; 0: none)")
     p.add_argument("--seed", type=int, default=d["seed"], help=f"random seed (default {d['seed']})")
@@ -77,8 +79,8 @@ def training_options(args) -> dict:
     }
     if getattr(args, "val_cases", None) is not None:
         options["val_cases"] = args.val_cases
-    if getattr(args, "patience", None) is not None:
-        options["patience"] = args.patience
+    if hasattr(args, "patience"):
+        options["patience"] = args.patience or None  # 0: no early end
     if args.lr is not None:
         options["lr"] = args.lr
     return options

@@ -46,7 +46,7 @@ class TrainConfig:
     # Validate on the training cases that first_cases leaves unused (up to val_cases of them), not on the fold's
     # val cases: in the experiment those are its test cases.
     val_on_unused: bool = False
-    patience: int = None  # end training when validation Dice has not improved for so many epochs (None: never)
+    patience: int = _D["patience"]  # end training when validation Dice has not improved for so many epochs (None: never)
     grid: str = _D["grid"]  # 'as_is' keeps MNI-space images on their own grid (sub-box datasets)
     model_name: str = "radiowmhseg-model"
     # Session settings: how and where this process runs, not part of the recipe (may change on resume).

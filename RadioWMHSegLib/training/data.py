@@ -19,6 +19,20 @@ def _load_dataset(path):
     return load_dataset(path)
 
 
+def _latest_versions(dataset, report=True):
+    """The dataset with only the latest correction of each case (dataset_split.latest_versions): a case
+    exported three times is trained on once and prepared once."""
+    import dataclasses
+
+    from ..dataset_split import latest_versions
+
+    kept, left_out = latest_versions(dataset.cases)
+    if left_out and report:
+        print(f"{dataset.name}: {len(left_out)} older version(s) of a case left out, the latest correction used "
+              f"({', '.join(c.name for c in left_out)})", flush=True)
+    return dataclasses.replace(dataset, cases=kept)
+
+
 def _cache_dir(config, dataset):
     if config.cache_root is None:
         return None
@@ -31,11 +45,14 @@ def preprocess_all(config, context, progress):
 
     entries = [("target", p) for p in config.datasets] + [("source", p) for p in config.source_datasets]
     loaded = [(role, _load_dataset(path)) for role, path in entries]
+    latest = [_latest_versions(dataset, report=context.is_main) for _, dataset in loaded]
     if context.is_main:
-        for _, dataset in loaded:
+        for dataset in latest:
             preprocess_dataset(dataset, _cache_dir(config, dataset), grid=config.grid, progress=progress)
     distributed.barrier(context)
-    return [(role, ds, preprocess_dataset(ds, _cache_dir(config, ds), grid=config.grid)) for role, ds in loaded]
+    # The whole dataset goes on beside its latest cases: its splits.json names every version.
+    return [(role, ds, preprocess_dataset(kept, _cache_dir(config, ds), grid=config.grid))
+            for (role, ds), kept in zip(loaded, latest)]
 
 
 def split_cases(config, prepared):
@@ -47,8 +64,9 @@ def split_cases(config, prepared):
         from ..dataset_split import fold_case_names
 
         train_names, val_names = fold_case_names(prepared[0][1], config.fold)
-        by_name = {c.name: c for c in first_cases}
-        first_cases, fold_val = [by_name[n] for n in train_names], [by_name[n] for n in val_names]
+        by_name = {c.name: c for c in first_cases}  # older versions are not there: splits keep versions together
+        first_cases = [by_name[n] for n in train_names if n in by_name]
+        fold_val = [by_name[n] for n in val_names if n in by_name]
     if config.first_cases is not None:
         if config.first_cases > len(first_cases):
             raise DatasetError(f"dataset {prepared[0][1].name} has {len(first_cases)} training cases, fewer than the "

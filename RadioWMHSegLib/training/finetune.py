@@ -15,7 +15,7 @@ from .trainer import train
 from .transfer import check_strategy
 
 # What fine-tuning changes of the pre-training recipe when the caller does not say.
-_FINETUNE_OWN = ("epochs", "steps_per_epoch", "val_cases")
+_FINETUNE_OWN = ("epochs", "steps_per_epoch", "val_cases", "patience")
 
 
 def finetune(target_dataset, run_dir, source_model=None, strategy=DEFAULT_STRATEGY, source_datasets=(), models_dir=None,
@@ -37,6 +37,8 @@ def finetune(target_dataset, run_dir, source_model=None, strategy=DEFAULT_STRATE
         fold_case_names(load_dataset(target_dataset, check_geometry=False), options["fold"])  # likewise
     if strategy == "mixed" and not source_datasets:
         raise InputError("strategy 'mixed' trains on source and target cases together: give the source dataset(s)")
+    if options.get("val_cases") is None and options.get("fold") is None:
+        options["val_cases"] = _default_val_cases(target_dataset)
     for key in _FINETUNE_OWN:
         options.setdefault(key, FINETUNE_DEFAULTS[key])
     config = TrainConfig(
@@ -49,3 +51,17 @@ def finetune(target_dataset, run_dir, source_model=None, strategy=DEFAULT_STRATE
         **options,
     )
     return train(config, progress=progress, cancel=cancel)
+
+
+def _default_val_cases(target_dataset) -> int:
+    """One validation case, or none when the dataset holds a single case (versions count once): an annotator
+    who has corrected one case can fine-tune on it, for the fixed number of epochs, keeping the last weights."""
+    from ..dataset_split import latest_versions
+    from ..datasets import load_dataset
+
+    kept, _ = latest_versions(load_dataset(target_dataset, check_geometry=False).cases)
+    if len(kept) > FINETUNE_DEFAULTS["val_cases"]:
+        return FINETUNE_DEFAULTS["val_cases"]
+    print(f"{len(kept)} case(s) in {target_dataset}: none held out for validation; every epoch is trained "
+          "and the last weights kept", flush=True)
+    return 0
