@@ -332,3 +332,41 @@ def test_cli_synth(tmp_path):
     dataset = load_dataset(out)
     assert dataset.cases[0].metadata["phenotype"] == "glioma"
     assert main(["synth", str(out), "--n", "1", "--quiet"]) == 1  # refuses a non-empty folder
+
+
+def test_hard_negatives_are_bright_normal_structures_outside_the_label(monkeypatch):
+    from RadioWMHSegLib.synth import mimics
+
+    monkeypatch.setattr(mimics, "PROBABILITY", {name: 1.0 for name in mimics.PAINTERS})
+    with_mimics = generate_case(21, "ms", thick_slice_probability=0.0)
+    without = generate_case(21, "ms", thick_slice_probability=0.0, hard_negatives=False)
+    (image, label), (plain, plain_label) = _arrays(with_mimics), _arrays(without)
+    drawn = with_mimics[2]["hard_negatives"]
+    assert set(drawn) == set(mimics.PAINTERS) and all(d["voxels"] > 0 for d in drawn.values()), drawn
+    # Same lesions, contrast, deformation and acquisition: only the mimics were added, with label 0.
+    assert np.array_equal(label, plain_label)
+    for key in ("contrast", "deformation", "acquisition", "lesions"):
+        assert with_mimics[2][key] == without[2][key], key
+    change = image - plain
+    painted = np.abs(change) > 0.05 * with_mimics[2]["contrast"]["wm_level"]
+    assert painted.sum() > 1000 and (painted & (label == 1)).sum() < 0.02 * painted.sum()
+    assert change[painted].mean() > 0  # brighter than the normal tissue they replace
+    assert without[2]["hard_negatives"] is None
+
+
+def test_hard_negatives_never_paint_over_a_lesion(monkeypatch):
+    from RadioWMHSegLib.synth import mimics
+    from RadioWMHSegLib.synth.anatomy import template_anatomy
+    from RadioWMHSegLib.synth.lesions import LesionMaps
+
+    monkeypatch.setattr(mimics, "PROBABILITY", {name: 1.0 for name in mimics.PAINTERS})
+    anatomy = template_anatomy()
+    shape = anatomy.wm.shape
+    wmh = np.zeros(shape, np.float32)
+    wmh[:, :, : shape[2] // 2] = 1.0  # one whole half of the brain is "lesion"
+    empty = np.zeros(shape, np.float32)
+    image = np.where(anatomy.brain > 0, 1.0, 0.0).astype(np.float32)
+    before = image.copy()
+    drawn = mimics.add_mimics(image, 3, anatomy, LesionMaps(wmh, empty, empty, empty), {"gm": 1.2})
+    assert drawn and np.array_equal(image[:, :, : shape[2] // 2], before[:, :, : shape[2] // 2])
+    assert not np.array_equal(image[:, :, shape[2] // 2 + 1:], before[:, :, shape[2] // 2 + 1:])

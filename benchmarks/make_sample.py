@@ -68,8 +68,9 @@ def main(argv=None) -> int:
     elif args.check_brain:
         brain_path = Path(tempfile.mkdtemp()) / "sample_brain_truth.nii.gz"
     flair = args.out / "sample_flair.nii.gz"
+    # The bundled sample was made before hard negatives (generator version 2): without them it comes out the same.
     metadata = make_native_sample(args.seed, flair, args.out / "sample_wmh_truth.nii.gz", severity=args.severity,
-                                  out_brain_path=brain_path, overwrite=args.overwrite)
+                                  out_brain_path=brain_path, overwrite=args.overwrite, hard_negatives=False)
     summary = {"seed": args.seed, "severity": args.severity, "wmh_volume_ml": metadata["wmh_volume_ml_native"],
                "wmh_contrast": metadata["contrast"]["wmh"], "flair_mb": round(flair.stat().st_size / 1e6, 2)}
     if args.check_brain:

@@ -22,6 +22,9 @@ def add_parser(subparsers, name):
                    help="chance that a case mimics a 3-7 mm thick-slice 2D acquisition (default 0.3)")
     p.add_argument("--name", default=None, help="dataset name written in dataset.json (default: folder name)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted generation in OUTPUT_DIR")
+    p.add_argument("--no-hard-negatives", action="store_true",
+                   help="leave out the normal bright structures that are not WMH (bright cortex, septum, choroid "
+                   "plexus, CSF flow artefacts, thin caps; painted into a share of the cases by default)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
     return p
@@ -32,6 +35,7 @@ def run(args) -> int:
 
     path = generate_cohort(args.output_dir, args.n, args.phenotype, args.seed, skull=args.skull,
                            lesion_bank=args.lesion_bank, thick_slice_probability=args.thick_slice_probability,
-                           name=args.name, progress=not args.quiet, resume=args.resume)
+                           name=args.name, progress=not args.quiet, resume=args.resume,
+                           hard_negatives=not args.no_hard_negatives)
     print(f"wrote {args.n} synthetic cases to {path}")
     return 0

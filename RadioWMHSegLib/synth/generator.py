@@ -22,10 +22,12 @@ from .contrast import acquisition, draw_contrast, rounded, template_space_image
 from .deformation import nearest_indices, random_deformation, warp_linear, warp_nearest
 from .head import head_model
 from .lesions import PHENOTYPES, draw_lesions
+from .mimics import add_mimics
 
 # Bumped whenever a seed stops giving the same cases, so that a resumed cohort never mixes two versions.
 # 2: the realistic head of synth/head.py (cases with --skull differ from version 1's).
-GENERATOR_VERSION = 2
+# 3: hard negatives (synth/mimics.py) painted by default.
+GENERATOR_VERSION = 3
 # Inside the brain no voxel may be (near) 0, as a fraction of the WM level: the brain mask of a
 # stripped image is its non-background voxels (preprocessing.skull_strip.mask_from_stripped keeps
 # voxels above 1e-3 of the image maximum, about 1-2 here).
@@ -53,19 +55,20 @@ def _to_image(array: np.ndarray, grid: sitk.Image) -> sitk.Image:
 
 
 def generate_case(seed, phenotype, *, skull=False, thick_slice_probability=0.3, lesion_bank=None,
-                  severity=None, grid=None) -> tuple:
+                  severity=None, grid=None, hard_negatives=True) -> tuple:
     """One synthetic FLAIR: (image float32, label uint8 {0,1,2}, metadata dict) on `grid` (default the
     crop grid). severity (0 mild .. 1 severe) applies to 'radiation'; lesion_bank (a folder of MNI
     lesion masks) to 'ms'. skull=True keeps a whole head around the brain (give a grid with room for
-    it, e.g. anatomy.padded_crop_grid())."""
+    it, e.g. anatomy.padded_crop_grid()). hard_negatives: paint normal bright structures that are
+    not WMH (synth/mimics.py)."""
     image, label, _, metadata = generate_case_with_brain(
         seed, phenotype, skull=skull, thick_slice_probability=thick_slice_probability,
-        lesion_bank=lesion_bank, severity=severity, grid=grid)
+        lesion_bank=lesion_bank, severity=severity, grid=grid, hard_negatives=hard_negatives)
     return image, label, metadata
 
 
 def generate_case_with_brain(seed, phenotype, *, skull=False, thick_slice_probability=0.3, lesion_bank=None,
-                             severity=None, grid=None) -> tuple:
+                             severity=None, grid=None, hard_negatives=True) -> tuple:
     """generate_case() plus the case's true brain mask (uint8 0/1, the deformed template brain): what a
     brain extraction of the skull-on image should find."""
     started = time.perf_counter()
@@ -82,6 +85,8 @@ def generate_case_with_brain(seed, phenotype, *, skull=False, thick_slice_probab
     lesions = draw_lesions(rng, anatomy, phenotype, severity=severity, lesion_bank=lesion_bank)
     contrast = draw_contrast(rng)
     relative = template_space_image(rng, anatomy, lesions, contrast)
+    # From their own stream, like the head: the rest of the case is what the seed gave without them.
+    mimics = add_mimics(relative, seed, anatomy, lesions, contrast) if hard_negatives else None
     head = None
     if skull:
         # The head draws from its own stream (head.HEAD_STREAM): everything else in this case is
@@ -117,6 +122,7 @@ def generate_case_with_brain(seed, phenotype, *, skull=False, thick_slice_probab
         "lesions": lesions.info,
         "contrast": rounded(contrast),
         "acquisition": acquisition_drawn,
+        "hard_negatives": mimics,
         "deformation": deformation.parameters,
         "seconds": round(time.perf_counter() - started, 2),
     }
@@ -148,11 +154,11 @@ def case_phenotype(choices: list, cohort_seed: int, index: int) -> str:
     return choices[int(rng.integers(len(choices)))]
 
 
-def _generator_record(n_cases, phenotype, seed, skull, lesion_bank, thick_slice_probability) -> dict:
+def _generator_record(n_cases, phenotype, seed, skull, lesion_bank, thick_slice_probability, hard_negatives) -> dict:
     return {"version": GENERATOR_VERSION, "n_cases": int(n_cases),
             "phenotype": phenotype if isinstance(phenotype, str) else list(phenotype), "seed": int(seed),
             "skull": bool(skull), "lesion_bank": None if lesion_bank is None else str(lesion_bank),
-            "thick_slice_probability": float(thick_slice_probability)}
+            "thick_slice_probability": float(thick_slice_probability), "hard_negatives": bool(hard_negatives)}
 
 
 def _open_cohort_folder(output_dir: Path, record: dict, name, resume: bool) -> dict:
@@ -175,7 +181,7 @@ def _open_cohort_folder(output_dir: Path, record: dict, name, resume: bool) -> d
 
 
 def generate_cohort(output_dir, n_cases, phenotype, seed, *, skull=False, lesion_bank=None,
-                    thick_slice_probability=0.3, name=None, progress=True, resume=False) -> Path:
+                    thick_slice_probability=0.3, name=None, progress=True, resume=False, hard_negatives=True) -> Path:
     """Write n_cases synthetic cases as a dataset folder (space MNI152NLin2009cSym) and return it.
 
     phenotype: 'radiation', 'ms', 'glioma', 'mixed' (random per case) or a list to pick from.
@@ -190,7 +196,7 @@ def generate_cohort(output_dir, n_cases, phenotype, seed, *, skull=False, lesion
 
         bank_files(lesion_bank)  # fail before writing anything
     output_dir = Path(output_dir)
-    record = _generator_record(n_cases, phenotype, seed, skull, lesion_bank, thick_slice_probability)
+    record = _generator_record(n_cases, phenotype, seed, skull, lesion_bank, thick_slice_probability, hard_negatives)
     data = _open_cohort_folder(output_dir, record, name, resume)
     entries = {e.get("case"): e for e in data["training"]}
     width = max(3, len(str(n_cases - 1)))
@@ -206,7 +212,7 @@ def generate_cohort(output_dir, n_cases, phenotype, seed, *, skull=False, lesion
         phenotype_i = case_phenotype(choices, seed, index)
         image, label, metadata = generate_case(case_seed(seed, index), phenotype_i, skull=skull,
                                                thick_slice_probability=thick_slice_probability,
-                                               lesion_bank=lesion_bank)
+                                               lesion_bank=lesion_bank, hard_negatives=hard_negatives)
         # A crash between writing files and dataset.json leaves orphan files of this very case:
         # regenerating gives identical content, so on resume they may be replaced.
         entry = datasets.write_case_files(output_dir, case_name, image, label, overwrite=resume)

@@ -49,7 +49,7 @@ def _brain_centre(brain: sitk.Image) -> np.ndarray:
 
 
 def make_native_sample(seed, out_image_path, out_label_path, *, severity=0.5, out_brain_path=None,
-                       overwrite=False) -> dict:
+                       overwrite=False, hard_negatives=True) -> dict:
     """Write a skull-on synthetic FLAIR (int16) and its WMH label (uint8) on an oblique native grid,
     and optionally the true brain mask (uint8) on the same grid, to judge a brain extraction.
 
@@ -58,7 +58,8 @@ def make_native_sample(seed, out_image_path, out_label_path, *, severity=0.5, ou
     """
     generation_grid = padded_crop_grid()
     image, label, brain, metadata = generate_case_with_brain(
-        seed, "radiation", skull=True, thick_slice_probability=0.0, severity=severity, grid=generation_grid)
+        seed, "radiation", skull=True, thick_slice_probability=0.0, severity=severity, grid=generation_grid,
+        hard_negatives=hard_negatives)
     rng = np.random.default_rng([int(seed), 2])
     centre = _brain_centre(brain) + np.array([0.0, 0.0, CENTRE_SHIFT_UP_MM])  # LPS: +z is superior
     grid = native_grid(centre, rng)
