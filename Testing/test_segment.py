@@ -124,15 +124,3 @@ def test_wmh_never_leaves_the_brain_whatever_the_network_says(phantom, preproces
     assert mask.sum() > 0.9 * brain.sum()  # the network did call (almost) the whole brain WMH
     assert not np.any(mask & ~brain)
     assert float(sitk.GetArrayFromImage(result.probability)[~brain].max()) == 0.0
-
-
-def test_segmenting_a_preprocessed_case_gives_what_segment_image_gives(phantom, phantom_run):
-    import torch
-
-    from RadioWMHSegLib.segment import segment_preprocessed
-
-    result, case = phantom_run
-    loaded = bright_voxel_loaded_model()
-    again = segment_preprocessed(case, loaded, torch.device("cpu"))
-    assert np.array_equal(sitk.GetArrayFromImage(again.mask), sitk.GetArrayFromImage(result.mask))
-    assert again.stats.total_volume_ml == result.stats.total_volume_ml > 0

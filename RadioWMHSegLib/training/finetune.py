@@ -37,8 +37,10 @@ def finetune(target_dataset, run_dir, source_model=None, strategy=DEFAULT_STRATE
         fold_case_names(load_dataset(target_dataset, check_geometry=False), options["fold"])  # likewise
     if strategy == "mixed" and not source_datasets:
         raise InputError("strategy 'mixed' trains on source and target cases together: give the source dataset(s)")
-    if options.get("val_cases") is None and options.get("fold") is None:
-        options["val_cases"] = _default_val_cases(target_dataset)
+    if options.get("val_cases") is None:  # not given: the default, or none when there is a single case
+        options.pop("val_cases", None)
+        if options.get("fold") is None:
+            options["val_cases"] = _default_val_cases(target_dataset)
     for key in _FINETUNE_OWN:
         options.setdefault(key, FINETUNE_DEFAULTS[key])
     config = TrainConfig(
