@@ -415,22 +415,66 @@ def test_native_preprocessing_follows_each_cases_skull_stripped_flag(tmp_path, m
         lab = _write(_mask(image), tmp_path / name / "WMH.nii.gz")
         flag = "--skull-stripped" if stripped else "--no-skull-stripped"
         assert main(["dataset", "add", str(ds), str(img), str(lab), "--case", name, flag]) == 0
-    calls = {}
-
-    def fake_native(case, skull_stripped, device):
-        calls[case.name] = skull_stripped
-        return np.zeros((2, 2, 2), np.float32), np.zeros((2, 2, 2), np.uint8), np.ones((2, 2, 2), np.uint8)
-
-    monkeypatch.setattr(stage, "_preprocess_native_case", fake_native)
+    calls = []
+    monkeypatch.setattr(stage, "_register_native_image", _fake_registration(calls))
     stage.preprocess_dataset(load_dataset(ds), tmp_path / "cache")
-    assert calls == {"stripped": True, "whole_head": False}
+    assert sorted(calls) == [False, True]
     # Changing a case's flag redoes that case only.
     data = json.loads((ds / "dataset.json").read_text(encoding="utf-8"))
     data["training"][1]["skull_stripped"] = True
     (ds / "dataset.json").write_text(json.dumps(data))
     calls.clear()
     stage.preprocess_dataset(load_dataset(ds), tmp_path / "cache")
-    assert calls == {"whole_head": True}
+    assert calls == [True]
+
+
+def _fake_registration(calls):
+    """Stands in for registration + skull strip + N4: records the skull_stripped flag, returns the identity."""
+    from RadioWMHSegLib import templates
+
+    def register(image, skull_stripped, device):
+        calls.append(skull_stripped)
+        shape = templates.crop_shape_zyx()
+        identity = sitk.AffineTransform(3)
+        return (np.zeros(shape, np.float32), np.ones(shape, np.uint8),
+                {"parameters": list(identity.GetParameters()), "fixed": list(identity.GetFixedParameters())})
+
+    return register
+
+
+def test_a_new_correction_of_a_cached_scan_is_not_registered_again(tmp_path, monkeypatch):
+    """Issue 9: preprocessing is cached per scan, so a re-exported correction only maps its new label."""
+    from RadioWMHSegLib.training import preprocess_dataset as stage
+
+    ds = tmp_path / "ds"
+    image = _flair(7, origin=(-5.0, -5.0, -5.0))
+    img = _write(image, tmp_path / "src" / "FLAIR.nii.gz")
+    first = _mask(image)
+    lab = _write(first, tmp_path / "src" / "WMH.nii.gz")
+    assert main(["dataset", "add", str(ds), str(img), str(lab), "--case", "p1", "--no-skull-stripped"]) == 0
+    # The annotator's second correction: the same scan (another file), a larger lesion.
+    corrected = sitk.GetArrayFromImage(first)
+    corrected[3:6, 2:10, 2:10] = 1
+    second = sitk.GetImageFromArray(corrected)
+    second.CopyInformation(image)
+    _write(image, ds / "v2" / "FLAIR.nii.gz")
+    _write(second, ds / "v2" / "WMH.nii.gz")
+    data = json.loads((ds / "dataset.json").read_text(encoding="utf-8"))
+    data["training"].append({**data["training"][0], "case": "p1_v2", "image": "v2/FLAIR.nii.gz",
+                             "label": "v2/WMH.nii.gz"})
+    (ds / "dataset.json").write_text(json.dumps(data))
+
+    calls = []
+    monkeypatch.setattr(stage, "_register_native_image", _fake_registration(calls))
+    cached = stage.preprocess_dataset(load_dataset(ds), tmp_path / "cache")
+    assert len(calls) == 1
+    labels = [case.load()[1] for case in cached]
+    assert 0 < np.count_nonzero(labels[0]) < np.count_nonzero(labels[1])
+    assert np.count_nonzero(labels[1]) == np.count_nonzero(corrected)  # identity affine, 1 mm grids
+    # Another scan is registered.
+    _write(_flair(8, origin=(-5.0, -5.0, -5.0)), ds / "v2" / "FLAIR.nii.gz")
+    stage.preprocess_dataset(load_dataset(ds), tmp_path / "cache")
+    assert len(calls) == 2
 
 
 # ----------------------------------------------------------------------------- the real cases

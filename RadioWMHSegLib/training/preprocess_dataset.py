@@ -11,7 +11,9 @@ preprocessing code changed (a digest of preprocessing/intensity.py and crop.py, 
   label by nearest neighbour. `grid="as_is"` keeps an MNI-space image on its own grid (datasets
   already cut to a sub-box of MNI space, as the tests use).
 - 'native' datasets: the full `preprocess()` (bias field, registration, skull strip, normalisation)
-  once, and the label mapped onto the crop grid with the same transform.
+  once per scan, and the label mapped onto the crop grid with the same transform. The record keeps
+  each scan's key (voxels and grid) and its affine, so a new correction of a scan already cached
+  (a re-export from Slicer) reuses the registered image and only maps its new label.
 """
 
 import os
@@ -72,15 +74,60 @@ def _preprocess_mni_case(case, grid):
     return network_input, sitk.GetArrayFromImage(label).astype(np.uint8), brain_mask
 
 
-def _preprocess_native_case(case, skull_stripped, device):
-    import SimpleITK as sitk
-
+def _register_native_image(image, skull_stripped, device):
+    """The costly half of a native case (registration, skull strip, N4): (network input, brain mask, the
+    MNI-to-input affine as JSON), which every label drawn on this image can reuse."""
     from ..preprocessing.pipeline import preprocess
 
-    image = sitk.ReadImage(str(case.image_path), sitk.sitkFloat32)
-    label = sitk.ReadImage(str(case.label_path), sitk.sitkUInt8)
     prepared = preprocess(image, skull_stripped=skull_stripped, in_mni_space=False, device=device)
-    return prepared.network_input, prepared.label_to_crop(label).astype(np.uint8), prepared.brain_mask_crop
+    transform = prepared.mni_to_native
+    affine = {"parameters": list(transform.GetParameters()), "fixed": list(transform.GetFixedParameters())}
+    return prepared.network_input, prepared.brain_mask_crop, affine
+
+
+def _label_on_crop(label, affine) -> np.ndarray:
+    """A label on its image's grid mapped onto the crop grid with the image's stored MNI-to-input affine."""
+    import SimpleITK as sitk
+
+    from .. import templates
+
+    transform = sitk.AffineTransform(3)
+    transform.SetFixedParameters(affine["fixed"])
+    transform.SetParameters(affine["parameters"])
+    on_crop = sitk.Resample(sitk.Cast(label, sitk.sitkUInt8), templates.crop_grid(), transform,
+                            sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    return sitk.GetArrayFromImage(on_crop).astype(np.uint8)
+
+
+def _image_key(image, skull_stripped) -> str:
+    """Which scan this is: its voxels, its grid and how it is skull-stripped. Two corrections of one FLAIR
+    share the key, so the scan is registered once however often it is re-exported."""
+    import hashlib
+
+    from ..datasets import voxel_sha256
+
+    geometry = (image.GetOrigin(), image.GetSpacing(), image.GetDirection(), bool(skull_stripped))
+    return hashlib.sha256((voxel_sha256(image) + repr(geometry)).encode("ascii")).hexdigest()[:32]
+
+
+def _preprocess_native_case(case, skull_stripped, device, record, cache_dir):
+    """(image, label, brain mask, entry fields) of a native case; the image half is taken from a cached case
+    with the same scan when there is one."""
+    import SimpleITK as sitk
+
+    image = sitk.ReadImage(str(case.image_path), sitk.sitkFloat32)
+    # The label may be on any grid in the image's physical space: it is mapped, not copied.
+    label = sitk.ReadImage(str(case.label_path), sitk.sitkUInt8)
+    key = _image_key(image, skull_stripped)
+    for entry in record["cases"].values():
+        if entry.get("image_key") == key and "mni_to_native" in entry and (cache_dir / entry["file"]).exists():
+            with np.load(cache_dir / entry["file"]) as data:
+                network_input, brain_mask = data["image"], data["brain_mask"]
+            affine = entry["mni_to_native"]
+            return network_input, _label_on_crop(label, affine), brain_mask, {
+                "image_key": key, "mni_to_native": affine, "image_from": entry["file"]}
+    network_input, brain_mask, affine = _register_native_image(image, skull_stripped, device)
+    return network_input, _label_on_crop(label, affine), brain_mask, {"image_key": key, "mni_to_native": affine}
 
 
 def _code_version(space) -> str:
@@ -148,10 +195,12 @@ def preprocess_dataset(dataset, cache_dir=None, grid="crop", device="cpu", progr
             if progress:
                 progress(index / len(dataset.cases), f"preprocessing {dataset.name}/{case.name}")
             started = time.time()
+            extra = {}
             if dataset.space == MNI_SPACE:
                 image, label, brain_mask = _preprocess_mni_case(case, settings["grid"])
             else:
-                image, label, brain_mask = _preprocess_native_case(case, skull_stripped, device)
+                image, label, brain_mask, extra = _preprocess_native_case(case, skull_stripped, device, record,
+                                                                          cache_dir)
 
             def write(tmp, image=image, label=label, brain_mask=brain_mask):
                 with open(tmp, "wb") as handle:
@@ -165,6 +214,7 @@ def preprocess_dataset(dataset, cache_dir=None, grid="crop", device="cpu", progr
                 "wmh_voxels": int(np.count_nonzero(label == 1)),
                 "other_voxels": int(np.count_nonzero(label == 2)),
                 "seconds": round(time.time() - started, 2),
+                **extra,
             }
             record["cases"][case.name] = entry
             # Written after every case, so an interrupted run keeps what it has done.
