@@ -492,3 +492,37 @@ def test_bulk_add_check_and_split_of_the_shared_cases(shared_data, tmp_path, cap
     assert main(["dataset", "split", str(ds), "--folds", "5"]) == 0
     splits = json.loads((ds / "splits.json").read_text(encoding="utf-8"))
     assert sorted(n for f in splits["folds"] for n in f["val"]) == sorted(p.name for p in source.glob("case_*"))
+
+
+# ----------------------------------------------------------------------------- removing cases
+
+
+def test_removing_a_case_takes_it_out_of_training_and_keeps_its_files(tmp_path, capsys):
+    from RadioWMHSegLib.datasets import load_dataset
+
+    ds, _ = _tiny_dataset_with_split(tmp_path / "tiny")
+    before = {c.name: (c.image_path.read_bytes(), c.label_path.read_bytes()) for c in load_dataset(ds).cases}
+    removed = [n for n in before if n != "case_000"][:1]
+    assert main(["dataset", "remove", str(ds), removed[0]]) == 0
+    out = capsys.readouterr().out
+    assert f"removed {removed[0]}" in out and "dataset split" in out
+    assert sorted(c.name for c in load_dataset(ds).cases) == sorted(n for n in before if n != removed[0])
+    # Nothing is lost: the files, the entry and the old folds are in removed/<time>/.
+    (folder,) = (ds / "removed").iterdir()
+    record = json.loads((folder / "removed.json").read_text(encoding="utf-8"))
+    (entry,) = record["cases"]
+    assert entry["case"] == removed[0]
+    assert (folder / entry["image"]).read_bytes() == before[removed[0]][0]
+    assert (folder / entry["label"]).read_bytes() == before[removed[0]][1]
+    assert (folder / "splits.json").exists() and not (ds / "splits.json").exists()
+    assert main(["dataset", "check", str(ds)]) == 0
+
+
+def test_removing_an_unknown_case_changes_nothing(tmp_path, capsys):
+    ds, _ = _tiny_dataset_with_split(tmp_path / "tiny")
+    listing = json.loads((ds / "dataset.json").read_text(encoding="utf-8"))
+    assert main(["dataset", "remove", str(ds), "case_000", "no_such_case"]) != 0
+    err = capsys.readouterr().err
+    assert "no_such_case not in" in err and "case_000" in err
+    assert json.loads((ds / "dataset.json").read_text(encoding="utf-8")) == listing
+    assert not (ds / "removed").exists()

@@ -1,4 +1,4 @@
-"""`radiowmhseg dataset create|add|check|split`: build a training dataset from your own labelled scans and check it."""
+"""`radiowmhseg dataset create|add|remove|check|split`: build a training dataset from your own labelled scans and check it."""
 
 import argparse
 import sys
@@ -11,7 +11,7 @@ def add_parser(subparsers, name):
         help="build a training dataset from your own image/mask pairs, check it, split it into folds",
         description="Bring your own labelled FLAIRs into the dataset layout that finetune and experiment read "
         "(dataset.json, imagesTr/, labelsTr/). Actions: create, add (one pair, a folder of case folders or a "
-        "CSV manifest; every case is checked before anything of it is written), check (every problem of a "
+        "CSV manifest; every case is checked before anything of it is written), remove (cases out of training, their files moved aside, never deleted), check (every problem of a "
         "dataset; exit 1 if any), split (case-level folds in splits.json; finetune --fold N uses them).",
     )
     actions = p.add_subparsers(dest="action", metavar="ACTION")
@@ -48,6 +48,14 @@ def add_parser(subparsers, name):
     a.add_argument("--resample-label", action="store_true",
                    help="put a mask that is on another grid onto the image grid (nearest neighbour); reported per case")
     a.add_argument("--dry-run", action="store_true", help="check every case and report, write nothing")
+
+    r = actions.add_parser(
+        "remove", help="take cases out of a dataset; their files are moved aside, never deleted",
+        description="Take the named cases out of dataset.json and move their files into DIR/removed/<time>/ with a "
+        "removed.json that holds their entries, so they can be put back. A splits.json that names a removed "
+        "case is moved there too; run 'dataset split' again.")
+    r.add_argument("dataset", metavar="DIR", help="dataset folder")
+    r.add_argument("cases", nargs="+", metavar="CASE", help="case names as dataset.json lists them")
 
     k = actions.add_parser("check", help="report every problem of a dataset (exit 1 if there is one)",
                            description="Read every case and report missing or unreadable files, masks off the "
@@ -113,6 +121,14 @@ def _add(args) -> int:
     return 1 if (report.refused or refused) else 0
 
 
+def _remove(args) -> int:
+    from ..dataset_removal import format_removal, remove_cases
+
+    for line in format_removal(remove_cases(args.dataset, args.cases)):
+        print(line)
+    return 0
+
+
 def _check(args) -> int:
     from ..dataset_check import check_dataset
 
@@ -141,4 +157,4 @@ def _split(args) -> int:
 
 
 def run(args) -> int:
-    return {"create": _create, "add": _add, "check": _check, "split": _split}[args.action](args)
+    return {"create": _create, "add": _add, "remove": _remove, "check": _check, "split": _split}[args.action](args)
