@@ -50,3 +50,4 @@ def write_dicom_series(image, folder):
             slice_image.SetMetaData(tag, value)
         writer.SetFileName(str(folder / f"slice_{k:03d}.dcm"))
         writer.Execute(slice_image)
+    return folder

@@ -11,6 +11,8 @@ import SimpleITK as sitk
 from RadioWMHSegLib.cli import main
 from RadioWMHSegLib.datasets import add_case, load_dataset
 
+from image_files import write_dicom_series
+
 SHAPE = (10, 16, 14)  # (z, y, x): small enough for every test to take well under a second
 
 
@@ -36,25 +38,6 @@ def _write(image, path):
     path.parent.mkdir(parents=True, exist_ok=True)
     sitk.WriteImage(image, str(path))
     return path
-
-
-def _write_dicom_series(image, folder):
-    """A DICOM series (int16, axial, identity direction) of image, as a scanner folder would hold."""
-    folder = Path(folder)
-    folder.mkdir(parents=True)
-    volume = sitk.Cast(image, sitk.sitkInt16)
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    for k in range(volume.GetDepth()):
-        slice_ = volume[:, :, k]
-        position = volume.TransformIndexToPhysicalPoint((0, 0, k))
-        for tag, value in (("0008|0060", "MR"), ("0020|000d", "1.2.826.0.1.1"), ("0020|000e", "1.2.826.0.1.1.2"),
-                           ("0020|0013", str(k + 1)), ("0020|0032", "\\".join(f"{v:.4f}" for v in position)),
-                           ("0020|0037", "1\\0\\0\\0\\1\\0"), ("0018|0050", f"{volume.GetSpacing()[2]:.4f}")):
-            slice_.SetMetaData(tag, value)
-        writer.SetFileName(str(folder / f"slice_{k:03d}.dcm"))
-        writer.Execute(slice_)
-    return folder
 
 
 def _entries(dataset_dir):
@@ -173,7 +156,7 @@ def test_folder_of_case_folders_adds_good_cases_and_refuses_each_bad_one_in_a_li
 
 def test_csv_manifest_reads_dicom_images_metadata_and_refuses_a_repeated_name(tmp_path, capsys):
     image_a = _flair(30)
-    dicom = _write_dicom_series(image_a, tmp_path / "raw" / "a_dicom")
+    dicom = write_dicom_series(sitk.Cast(image_a, sitk.sitkInt16), tmp_path / "raw" / "a_dicom")
     _write(_mask(image_a), tmp_path / "raw" / "a_mask.nii.gz")
     image_b = _flair(31)
     _write(image_b, tmp_path / "raw" / "b.nii.gz")
