@@ -509,3 +509,26 @@ def test_removing_an_unknown_case_changes_nothing(tmp_path, capsys):
     assert "no_such_case not in" in err and "case_000" in err
     assert json.loads((ds / "dataset.json").read_text(encoding="utf-8")) == listing
     assert not (ds / "removed").exists()
+
+
+def test_experiment_counts_trains_and_tests_the_latest_correction_of_each_case(tmp_path, tiny_source_model):
+    """A case exported twice (case_001, case_001_v2) is one case: never tested twice, and never counted
+    as a spare case to validate on when only its latest version is trained on."""
+    from RadioWMHSegLib.training.experiment import EVALUATION_FILE, run_experiment
+    from tiny_datasets import tiny_options
+
+    ds, splits = _tiny_dataset_with_split(tmp_path / "tiny")
+    assert "case_001" in splits["folds"][0]["val"] and "case_001" in splits["folds"][1]["train"]
+    for fold in (0, 1):
+        options = tiny_options(epochs=1, steps_per_epoch=1, cache_root=tmp_path / "cache", fold=fold, patience=1)
+        for dropped in ("device", "val_cases", "channels", "convs"):
+            options.pop(dropped)
+        out = tmp_path / f"exp{fold}"
+        run_experiment([], ds, out, n_train=(1,), strategies=("all",), pretrained=tiny_source_model,
+                       finetune_options=options, device="cpu")
+        rows = list(csv.DictReader((out / "results.csv").open()))
+        evaluation = json.loads((out / "runs" / "N1_all" / EVALUATION_FILE).read_text(encoding="utf-8"))
+        if fold == 0:  # val: case_001, case_003, case_001_v2
+            assert sorted(r["case"] for r in rows) == ["case_001_v2", "case_003"]
+        else:  # train: case_003, case_001_v2, case_001: two cases, one trained on, one left to validate on
+            assert evaluation["validation_cases"] == 1

@@ -146,6 +146,7 @@ def run_experiment(source_datasets, target_dataset, out_dir, n_train=EXPERIMENT_
     lr: one learning rate for every strategy (default: choices.STRATEGY_LR per strategy).
     """
     from .. import model_io
+    from ..dataset_split import latest_versions
     from ..datasets import load_dataset
     from ..device import resolve_device
     from ..precision import resolve_precision
@@ -174,18 +175,27 @@ def run_experiment(source_datasets, target_dataset, out_dir, n_train=EXPERIMENT_
     finetune_options["val_on_unused"] = patience is not None
     finetune_options.setdefault("val_cases", 0)
     target = load_dataset(target_dataset)
+    # Training reads only the latest correction of each case (dataset_split.latest_versions): count, train and
+    # test on those, so a run's spare cases are what it really validates on and no older copy is tested.
+    latest = [c.name for c in latest_versions(target.cases)[0]]
     test_names = None
     if finetune_options.get("fold") is not None:  # a fold of the target's splits.json: its val cases are the test
         from ..dataset_split import fold_case_names
 
         train_names, test_names = fold_case_names(target, finetune_options["fold"])
+        train_names = [n for n in train_names if n in latest]
+        test_names = [n for n in test_names if n in latest]
         n_test = len(test_names)
         if max(n_train) > len(train_names):
             raise DatasetError(f"fold {finetune_options['fold']} of {target.name} has {len(train_names)} training "
                                f"cases, fewer than the {max(n_train)} asked for: lower --n-train")
-    elif max(n_train) + n_test > len(target.cases):
-        raise DatasetError(f"target dataset {target.name} has {len(target.cases)} cases: training on up to "
-                           f"{max(n_train)} and testing on {n_test} others needs {max(n_train) + n_test}")
+    elif max(n_train) + n_test > len(latest):
+        raise DatasetError(f"target dataset {target.name} has {len(latest)} cases (versions of a case count once): "
+                           f"training on up to {max(n_train)} and testing on {n_test} others needs "
+                           f"{max(n_train) + n_test}")
+    else:
+        test_names = latest[len(latest) - n_test:]
+        train_names = latest[:len(latest) - n_test]
     from .config import SESSION_FIELDS
 
     settings = {"source_datasets": [str(Path(p).resolve()) for p in source_datasets],
@@ -201,8 +211,7 @@ def run_experiment(source_datasets, target_dataset, out_dir, n_train=EXPERIMENT_
     cache_root = finetune_options.get("cache_root")
     target_cached = preprocess_dataset(target, None if cache_root is None else Path(cache_root) / safe_write.safe_name(target.name),
                                        grid=finetune_options.get("grid", "crop"))
-    test_cases = target_cached[len(target_cached) - n_test:] if test_names is None else \
-        [c for c in target_cached if c.name in set(test_names)]
+    test_cases = [c for c in target_cached if c.name in set(test_names)]
 
     if pretrained is None:
         result = pretrain(source_datasets, out_dir / "pretrain", model_name="pretrained", resume=True,
@@ -211,7 +220,7 @@ def run_experiment(source_datasets, target_dataset, out_dir, n_train=EXPERIMENT_
     model_io.read_card(pretrained)
 
     precision = resolve_precision(finetune_options.get("precision", "auto"), torch_device)
-    n_available = len(train_names) if test_names is not None else len(target.cases) - n_test
+    n_available = len(train_names)
     rows = []
     validated_epochs = {}  # strategy -> best epoch of its largest run so far that had cases to validate on
     n_train = sorted(n_train)  # the validated runs come first: see validated_epochs
