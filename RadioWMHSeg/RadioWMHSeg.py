@@ -23,7 +23,7 @@ from slicer.util import VTKObservationMixin
 from RadioWMHSegLib import model_io, slicer_install, slicer_jobs, slicer_logic, slicer_ranking, slicer_selftest
 from RadioWMHSegLib.choices import DEFAULT_STRATEGY, FINETUNE_DEFAULTS, FROM_SOURCE_WEIGHTS
 from RadioWMHSegLib.segment_options import (DEFAULT_MIN_LESION_MM3, DEFAULT_SEGMENT_PRECISION,
-                                            DEFAULT_SKULL_STRIP_METHOD, DEFAULT_THRESHOLD, DEVICE_CHOICES,
+                                            DEFAULT_SKULL_STRIP_METHOD, DEFAULT_THRESHOLD, DEFAULT_TTA, DEVICE_CHOICES,
                                             MAX_MIN_LESION_MM3, PRECISIONS, SKULL_STRIP_METHODS, SegmentOptions)
 from RadioWMHSegLib.slicer_qprocess import QtProcess
 
@@ -48,7 +48,7 @@ class RadioWMHSegParameterNode:
     inputVolume: vtkMRMLScalarVolumeNode
     skullStripped: bool = False
     skullStripMethod: Annotated[str, Choice(list(SKULL_STRIP_METHODS))] = DEFAULT_SKULL_STRIP_METHOD
-    tta: bool = False
+    tta: bool = DEFAULT_TTA
     precision: Annotated[str, Choice(list(PRECISIONS))] = DEFAULT_SEGMENT_PRECISION
     device: Annotated[str, Choice(list(DEVICE_CHOICES))] = "auto"
     threshold: Annotated[float, WithinRange(0.01, 0.99)] = DEFAULT_THRESHOLD

@@ -14,7 +14,7 @@ from pathlib import Path
 import SimpleITK as sitk
 
 from . import safe_write
-from .choices import DEFAULT_MIN_LESION_MM3, DEFAULT_THRESHOLD
+from .choices import DEFAULT_MIN_LESION_MM3, DEFAULT_THRESHOLD, DEFAULT_TTA
 from .errors import CancelledError, InputError, RadioWMHSegError
 from .output_paths import OUTPUT_KINDS, _file_state, _outputs_report, check_output_paths, check_same_grid  # noqa: F401
 
@@ -51,7 +51,7 @@ def _check_cancel(cancel):
 
 
 def segment_image(image, *, skull_stripped=False, model=None, device="auto", threshold=DEFAULT_THRESHOLD,
-                  min_lesion_mm3=DEFAULT_MIN_LESION_MM3, tta=False, skull_strip_method="auto",
+                  min_lesion_mm3=DEFAULT_MIN_LESION_MM3, tta=DEFAULT_TTA, skull_strip_method="auto",
                   precision="fp32", uncertainty=False, progress=None, cancel=None) -> SegmentationResult:
     """Segment WMH in a FLAIR (sitk.Image); every output lies on the input's grid.
 
@@ -87,7 +87,7 @@ def segment_image(image, *, skull_stripped=False, model=None, device="auto", thr
 
 
 def segment_preprocessed(case, loaded, torch_device, *, precision="fp32", threshold=DEFAULT_THRESHOLD,
-                         min_lesion_mm3=DEFAULT_MIN_LESION_MM3, tta=False, uncertainty=False, progress=None,
+                         min_lesion_mm3=DEFAULT_MIN_LESION_MM3, tta=DEFAULT_TTA, uncertainty=False, progress=None,
                          cancel=None, started=None) -> SegmentationResult:
     """The network and the way back of segment_image, on a preprocessing.pipeline.preprocess result.
 
@@ -180,7 +180,7 @@ def write_stats(result: SegmentationResult, path, input_path="", overwrite=False
 # The options that change a result: recorded in the stats JSON, so that a cohort rerun knows whether a
 # case was done the way it is asked for now. Values are the defaults of segment_image and segment.
 SETTINGS_DEFAULTS = {"threshold": DEFAULT_THRESHOLD, "min_lesion_mm3": DEFAULT_MIN_LESION_MM3, "skull_stripped": False,
-                     "skull_strip_method": "auto", "tta": False, "precision": "fp32", "channel": None}
+                     "skull_strip_method": "auto", "tta": DEFAULT_TTA, "precision": "fp32", "channel": None}
 
 
 def run_settings(model_card: dict, options: dict) -> dict:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .choices import (DEFAULT_MIN_LESION_MM3, DEFAULT_SEGMENT_PRECISION, DEFAULT_SKULL_STRIP_METHOD,  # noqa: F401
-                      DEFAULT_THRESHOLD, DEVICE_CHOICES, MAX_MIN_LESION_MM3, PRECISIONS, SKULL_STRIP_METHODS)
+                      DEFAULT_THRESHOLD, DEFAULT_TTA, DEVICE_CHOICES, MAX_MIN_LESION_MM3, PRECISIONS, SKULL_STRIP_METHODS)
 from .errors import InputError
 
 
@@ -23,7 +23,7 @@ class SegmentOptions:
     device: str = "auto"  # one of DEVICE_CHOICES
     threshold: float = DEFAULT_THRESHOLD  # probability above which a voxel is WMH
     min_lesion_mm3: float = DEFAULT_MIN_LESION_MM3  # smaller connected lesions are dropped
-    tta: bool = False  # test-time flips (slower, smoother)
+    tta: bool = DEFAULT_TTA  # test-time flips (4 passes: slower, fewer false specks)
     precision: str = DEFAULT_SEGMENT_PRECISION  # network arithmetic, one of PRECISIONS ('auto': bf16 where this machine is faster in it)
     model: Optional[Any] = None  # None: the bundled model; a model folder; in process also a model_io.LoadedModel
     probability: bool = False  # also give the probability map
@@ -57,8 +57,7 @@ class SegmentOptions:
                      "--precision", self.precision]
         if self.skull_stripped:
             arguments.append("--skull-stripped")
-        if self.tta:
-            arguments.append("--tta")
+        arguments.append("--tta" if self.tta else "--no-tta")  # said either way: the default may change
         if self.model is not None:
             arguments += ["--model", str(self.model_folder())]
         return arguments

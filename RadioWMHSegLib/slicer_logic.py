@@ -18,7 +18,7 @@ import slicer
 
 from . import safe_write
 from .errors import InputError
-from .segment_options import DEFAULT_MIN_LESION_MM3, DEFAULT_THRESHOLD, SegmentOptions
+from .segment_options import DEFAULT_MIN_LESION_MM3, DEFAULT_THRESHOLD, DEFAULT_TTA, SegmentOptions
 from .slicer_geometry import on_grid_of, on_grid_of_float, same_grid, sitk_to_volume_node, volume_to_sitk
 from .slicer_nodes import (place_next_to, read_segmentation_file, read_volume_file, remove_node, set_lesion_table,
                            write_node_file)
@@ -62,7 +62,7 @@ class RadioWMHSegLogic:
     """
 
     def segment(self, volumeNode, skullStripped=False, device="auto", threshold=DEFAULT_THRESHOLD,
-                minLesionMm3=DEFAULT_MIN_LESION_MM3, model=None, probabilityVolume=False, tta=False,
+                minLesionMm3=DEFAULT_MIN_LESION_MM3, model=None, probabilityVolume=False, tta=DEFAULT_TTA,
                 skullStripMethod="auto", progress=None, cancel=None, options=None):
         """Run the library on the volume in this process; returns the new segmentation node.
 

@@ -23,6 +23,7 @@ from image_files import write_dicom_series as _write_dicom_series
 from phantoms import native_grid, phantom_with_blob
 from RadioWMHSegLib import cli, safe_write
 from RadioWMHSegLib import segment as segment_module
+from RadioWMHSegLib.choices import DEFAULT_MIN_LESION_MM3
 from RadioWMHSegLib.errors import InputError
 from RadioWMHSegLib.image_io import dicom_series_ids, read_flair
 from RadioWMHSegLib.cohort import segment_cohort
@@ -469,7 +470,8 @@ def test_a_cohort_rerun_with_another_model_or_min_size_is_not_taken_for_done(tmp
 
     out = tmp_path / "out"
     segment_cohort([cohort], out, model=fake_model, show_progress=False)
-    rows = segment_cohort([cohort], out, model=fake_model, show_progress=False, min_lesion_mm3=10.0)
+    other_size = DEFAULT_MIN_LESION_MM3 + 7.0
+    rows = segment_cohort([cohort], out, model=fake_model, show_progress=False, min_lesion_mm3=other_size)
     assert set(_statuses(rows).values()) == {"refused"} and "min_lesion_mm3" in rows[0]["message"]
     other = LoadedModel(net=None, card={"name": "fake", "weights_sha256": "1" * 64}, path=None)
     rows = segment_cohort([cohort], out, model=other, show_progress=False)

@@ -38,6 +38,7 @@ def test_one_options_object_gives_the_same_segmentation_in_process_and_in_the_ba
                                                  tta=True, precision="bf16", model=str(tmp_path / "m"), probability=True,
                                                  uncertainty=True)]
     variants += [SegmentOptions(skull_strip_method=method) for method in SKULL_STRIP_METHODS]
+    variants += [SegmentOptions(tta=not SegmentOptions().tta)]  # the non-default choice must reach the CLI too
     accepted = set(inspect.signature(segment_image).parameters)
     for options in variants:
         direct = options.segment_image_arguments()

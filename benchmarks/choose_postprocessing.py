@@ -8,8 +8,9 @@ cases; here it segments the RAW scans of those validation cases (the whole pipel
 once per case) with and without flip TTA, and the threshold and smallest-lesion size with the best mean
 of Dice and lesion F1 over them are chosen. Then the fold's test case, never looked at before, is scored
 with the defaults (0.5, 3 mm3, no TTA) and with the choice, by that model and by the fold's N=4 model of
-the same strategy (which had no case left to validate on). Writes OUT.json and prints a table: does a
-choice made on validation cases beat the defaults on the test cases?
+the same strategy (which had no case left to validate on). The shipped defaults of `choices.py`
+('shipped', and 'shipped_no_tta' to see what the flips add) are scored on the test cases too. Writes OUT.json (with every setting's validation score) and
+prints a table: does a choice made on validation cases beat the defaults on the test cases?
 """
 
 import argparse
@@ -24,7 +25,7 @@ sys.path.insert(0, str(REPOSITORY / "benchmarks"))
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
 MIN_LESION_MM3 = (0.0, 3.0, 10.0, 30.0, 100.0)
-DEFAULT = {"tta": False, "threshold": 0.5, "min_lesion_mm3": 3.0}
+DEFAULT = {"tta": False, "threshold": 0.5, "min_lesion_mm3": 3.0}  # the defaults before this benchmark
 
 
 def probabilities(model_dir, prepared, tta):
@@ -75,6 +76,7 @@ def main():
     import numpy as np
 
     from real_case_transfer import preprocess_raw
+    from RadioWMHSegLib.choices import DEFAULT_MIN_LESION_MM3, DEFAULT_THRESHOLD, DEFAULT_TTA
     from RadioWMHSegLib.dataset_split import fold_case_names, read_splits
     from RadioWMHSegLib.datasets import load_dataset
 
@@ -109,12 +111,20 @@ def main():
         chosen = {"tta": tta, "threshold": threshold, "min_lesion_mm3": min_size}
         record = {"fold": fold, "validation_cases": validation_names, "chosen": chosen,
                   "validation_score_chosen": round(sweep[(tta, threshold, min_size)], 4),
-                  "validation_score_default": round(sweep[(False, 0.5, 3.0)], 4), "test": {}}
+                  "validation_score_default": round(sweep[(False, 0.5, 3.0)], 4),
+                  "validation_scores": [{"tta": k[0], "threshold": k[1], "min_lesion_mm3": k[2], "score": round(v, 4)}
+                                        for k, v in sweep.items()], "test": {}}
+        shipped = {"tta": DEFAULT_TTA, "threshold": DEFAULT_THRESHOLD, "min_lesion_mm3": DEFAULT_MIN_LESION_MM3}
         for label, directory in ((f"N{args.n_train}", model_dir), ("N4", large_dir)):
             for name in test_names:
                 reference = case_data(name)[2]
-                for setting_name, setting in (("default", DEFAULT), ("chosen", chosen)):
-                    probability = probabilities(directory, case_data(name), setting["tta"])
+                maps = {}
+                settings = (("default", DEFAULT), ("chosen", chosen), ("shipped", shipped),
+                            ("shipped_no_tta", {**shipped, "tta": False}))
+                for setting_name, setting in settings:
+                    if setting["tta"] not in maps:
+                        maps[setting["tta"]] = probabilities(directory, case_data(name), setting["tta"])
+                    probability = maps[setting["tta"]]
                     record["test"][f"{label}|{setting_name}|{name}"] = full_score(
                         mask_of(probability, setting["threshold"], setting["min_lesion_mm3"]), reference)
         print(json.dumps(record), flush=True)
@@ -122,7 +132,7 @@ def main():
     Path(args.output).write_text(json.dumps(folds, indent=1), encoding="utf-8")
     lines = ["| model | setting | test cases | DSC | HD95 (mm) | lesion F1 |", "|---|---|---|---|---|---|"]
     for label in (f"N{args.n_train}", "N4"):
-        for setting_name in ("default", "chosen"):
+        for setting_name in ("default", "chosen", "shipped", "shipped_no_tta"):
             rows = [v for r in folds for k, v in r["test"].items() if k.startswith(f"{label}|{setting_name}|")]
             if rows:
                 mean = {m: np.mean([r[m] for r in rows]) for m in ("dsc", "hd95", "lesion_f1")}
