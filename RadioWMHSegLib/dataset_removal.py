@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .datasets import read_dataset_json, write_dataset_json
+from .datasets import _entry_to_case, read_dataset_json, write_dataset_json
 from .dataset_split import SPLITS_JSON, read_splits
 from .errors import DatasetError
 from .safe_write import atomic_write_json
@@ -34,10 +34,6 @@ class RemoveReport:
     moved_to: Path = None                          # the removed/<time> folder
     kept_in_place: list = field(default_factory=list)  # [path]: files outside the dataset folder, not ours to move
     splits_moved: bool = False
-
-
-def _case_name(entry) -> str:
-    return str(entry.get("case") or Path(entry["label"]).name.split(".")[0])
 
 
 def _inside(dataset_dir: Path, relative) -> bool:
@@ -70,16 +66,17 @@ def remove_cases(dataset_dir, names) -> RemoveReport:
         raise DatasetError("name at least one case to remove")
     data = read_dataset_json(dataset_dir)
     entries = data.get("training", [])
-    known = [_case_name(e) for e in entries if isinstance(e, dict) and "label" in e]
+    # Named as load_dataset names them; a malformed entry is refused there with what to fix.
+    known = [_entry_to_case(dataset_dir, entry, index).name for index, entry in enumerate(entries)]
     unknown = [n for n in names if n not in known]
     if unknown:
         raise DatasetError(f"{', '.join(unknown)} not in {dataset_dir / 'dataset.json'}: its cases are "
                            f"{', '.join(known) or '(none)'}")
-    leaving = [e for e in entries if isinstance(e, dict) and "label" in e and _case_name(e) in names]
+    leaving = [entry for entry, name in zip(entries, known) if name in names]
     named_in_splits = _named_in_splits(dataset_dir, names)
 
     folder = _new_removal_folder(dataset_dir)
-    report = RemoveReport(dataset_dir, removed=[_case_name(e) for e in leaving], moved_to=folder,
+    report = RemoveReport(dataset_dir, removed=[name for name in known if name in names], moved_to=folder,
                           splits_moved=named_in_splits)
     moves = []
     for entry in leaving:
@@ -100,7 +97,7 @@ def remove_cases(dataset_dir, names) -> RemoveReport:
         "to_restore": "move the files back to the same paths under the dataset folder and put each entry "
                       "back into dataset.json's 'training' list",
     })
-    data["training"] = [e for e in entries if not (isinstance(e, dict) and "label" in e and _case_name(e) in names)]
+    data["training"] = [entry for entry, name in zip(entries, known) if name not in names]
     write_dataset_json(dataset_dir, data)
     for source, target in moves:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ labelled 1 = WMH, 2 = tumour/oedema/cavity; skull-stripped MNI-space FLAIRs, seg
 a user would (`segment_image`). Per case and model:
 - `pathology_called_wmh`: the share of the label-2 region inside the predicted WMH mask (target <= 5 %);
 - `wmh_dice_outside`: Dice of the WMH prediction against the true WMH, both outside the label-2 region
-  (target >= 0.8);
+  (target >= 0.8; undefined for a case without WMH, whose `wmh_found_outside_ml` is then all false positives);
 - `pathology_mask_dice`: for a model with the 'other pathology' class, Dice of its label-2 output.
 Prints a table and writes OUT.json. The model defaults to the bundled one.
 """
@@ -33,10 +33,15 @@ def score_case(truth, result) -> dict:
     wmh_pred = sitk.GetArrayFromImage(result.mask) > 0
     pathology = labels == 2
     outside = ~pathology
+    voxel_ml = float(np.prod(truth.GetSpacing())) / 1000.0
+    true_wmh = (labels == 1) & outside
     scores = {
-        "pathology_ml": round(float(pathology.sum()) * float(np.prod(truth.GetSpacing())) / 1000.0, 2),
+        "pathology_ml": round(float(pathology.sum()) * voxel_ml, 2),
         "pathology_called_wmh": round(float((wmh_pred & pathology).sum()) / max(int(pathology.sum()), 1), 4),
-        "wmh_dice_outside": round(float(dice(wmh_pred & outside, (labels == 1) & outside)), 4),
+        "true_wmh_ml": round(float(true_wmh.sum()) * voxel_ml, 2),
+        "wmh_found_outside_ml": round(float((wmh_pred & outside).sum()) * voxel_ml, 2),
+        # Undefined (None) for a case without WMH: there, wmh_found_outside_ml is all false positives.
+        "wmh_dice_outside": round(float(dice(wmh_pred & outside, true_wmh)), 4) if true_wmh.any() else None,
     }
     if getattr(result, "pathology_mask", None) is not None:
         predicted = sitk.GetArrayFromImage(result.pathology_mask) > 0
@@ -76,11 +81,12 @@ def main():
             rows.append(row)
             print(name, json.dumps(row), flush=True)
         results[name] = {"cases": rows, "mean": {
-            key: round(float(np.mean([r[key] for r in rows])), 4) for key in rows[0] if key not in ("case",)}}
+            key: round(float(np.mean([r[key] for r in rows if r[key] is not None])), 4)
+            for key in rows[0] if key != "case" and any(r[key] is not None for r in rows)}}
     record = {"dataset": str(Path(args.dataset).resolve()), "tta": args.tta, "results": results,
               "command": "python benchmarks/glioma_specificity.py " + " ".join(sys.argv[1:])}
     Path(args.output).write_text(json.dumps(record, indent=1), encoding="utf-8")
-    print("| model | cases | tumour/oedema/cavity called WMH | WMH Dice outside it |")
+    print("| model | cases | tumour/oedema/cavity called WMH | WMH Dice outside it (cases with WMH) |")
     print("|---|---|---|---|")
     for name, result in results.items():
         mean = result["mean"]

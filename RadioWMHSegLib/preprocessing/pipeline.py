@@ -63,10 +63,15 @@ class PreprocessedCase:
 
     def label_to_crop(self, label_native: sitk.Image) -> np.ndarray:
         """A label image on the input grid (or any grid in the input's physical space) as a uint8 crop array."""
-        label = sitk.Cast(label_native, sitk.sitkUInt8)
-        on_crop = sitk.Resample(label, templates.crop_grid(), self.mni_to_native, sitk.sitkNearestNeighbor, 0,
-                                sitk.sitkUInt8)
-        return sitk.GetArrayFromImage(on_crop)
+        return label_on_crop(label_native, self.mni_to_native)
+
+
+def label_on_crop(label: sitk.Image, mni_to_native: sitk.Transform) -> np.ndarray:
+    """A label in the input's physical space as a uint8 crop array (nearest neighbour); the training cache
+    calls it with an affine it stored, without the rest of a PreprocessedCase."""
+    on_crop = sitk.Resample(sitk.Cast(label, sitk.sitkUInt8), templates.crop_grid(), mni_to_native,
+                            sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    return sitk.GetArrayFromImage(on_crop)
 
 
 def _geometry_reference(image: sitk.Image) -> sitk.Image:

@@ -89,14 +89,12 @@ def _label_on_crop(label, affine) -> np.ndarray:
     """A label on its image's grid mapped onto the crop grid with the image's stored MNI-to-input affine."""
     import SimpleITK as sitk
 
-    from .. import templates
+    from ..preprocessing.pipeline import label_on_crop
 
     transform = sitk.AffineTransform(3)
     transform.SetFixedParameters(affine["fixed"])
     transform.SetParameters(affine["parameters"])
-    on_crop = sitk.Resample(sitk.Cast(label, sitk.sitkUInt8), templates.crop_grid(), transform,
-                            sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-    return sitk.GetArrayFromImage(on_crop).astype(np.uint8)
+    return label_on_crop(label, transform).astype(np.uint8)
 
 
 def _image_key(image, skull_stripped) -> str:
