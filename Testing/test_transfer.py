@@ -121,6 +121,20 @@ def test_scratch_and_mixed_start_from_random_weights_with_the_source_architectur
     assert [(d["role"], d["cases"]) for d in datasets] == [("target", 3), ("source", 2)]
 
 
+def test_all_can_keep_training_on_source_data_and_learn_a_third_class(target_dataset, source_model, tmp_path):
+    """'all' with source datasets: the source weights are the start (a 2-class model lends its WMH channel),
+    both datasets are trained on, and the card names them: how the bundled 3-class model is made."""
+    from RadioWMHSegLib import model_io
+
+    source = make_tiny_dataset(tmp_path / "source", 2, seed=9, phenotype="source")
+    result = _finetune("all", target_dataset, source_model, tmp_path, source_datasets=[source], label2="class")
+    card = model_io.read_card(result.model_dir)
+    assert card["parent"]["name"] == "tiny-source"
+    assert card["architecture"]["config"]["out_channels"] == 3 and card["labels"][-1] == "other_pathology"
+    datasets = card["training"]["datasets"]
+    assert [(d["role"], d["cases"]) for d in datasets] == [("target", 3), ("source", 2)]
+
+
 def test_frozen_parts_stay_in_eval_mode_while_training():
     from RadioWMHSegLib.network import AttentionVNet
     from RadioWMHSegLib.training.transfer import apply_strategy, set_train_mode
@@ -141,9 +155,12 @@ def test_bad_strategy_choices_are_clear_errors(target_dataset, source_model, tmp
         finetune(target_dataset, tmp_path / "r1", source_model=source_model, strategy="everything")
     with pytest.raises(InputError, match="source dataset"):
         finetune(target_dataset, tmp_path / "r2", source_model=source_model, strategy="mixed")
+    with pytest.raises(InputError, match="'scratch' trains on the target cases alone"):
+        finetune(target_dataset, tmp_path / "r4", source_model=source_model, strategy="scratch",
+                 source_datasets=[target_dataset])
     with pytest.raises(ModelError):
         finetune(target_dataset, tmp_path / "r3", source_model=tmp_path / "no_model", strategy="all")
-    assert not any((tmp_path / name).exists() for name in ("r1", "r2", "r3"))  # nothing written
+    assert not any((tmp_path / name).exists() for name in ("r1", "r2", "r3", "r4"))  # nothing written
 
 
 def test_finetune_command_writes_a_model_and_reports_errors_in_one_line(target_dataset, source_model, tmp_path,

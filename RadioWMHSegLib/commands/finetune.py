@@ -22,7 +22,9 @@ def add_parser(subparsers, name):
     p.add_argument("--strategy", default=DEFAULT_STRATEGY, choices=STRATEGIES,
                    help=f"transfer strategy (default {DEFAULT_STRATEGY})")
     p.add_argument("--source", dest="source_datasets", nargs="+", default=[], metavar="DATASET",
-                   help="source dataset(s) trained on together with the target (strategy mixed)")
+                   help="source dataset(s) trained on together with the target, each dataset drawn equally often: "
+                        "required by 'mixed'; with 'all', 'decoder' or 'last' they keep the source data in the "
+                        "fine-tuning (e.g. synthetic gliomas, so a 3-class model keeps learning label 2)")
     p.add_argument("--models-dir", help="where the fine-tuned model folder is written (default: the user's model folder)")
     p.add_argument("--name", help="model name (default: <source name>-<strategy>)")
     p.add_argument("--fold", type=int, metavar="N",

@@ -239,7 +239,9 @@ def run_experiment(source_datasets, target_dataset, out_dir, n_train=EXPERIMENT_
                 options["epochs"] = validated_epochs[strategy]
         if not evaluation_path.exists():
             result = finetune(target_dataset, run_dir, source_model=pretrained, strategy=strategy,
-                              source_datasets=source_datasets, models_dir=run_dir, lr=lr,
+                              # The strategies compared are the papers': only 'mixed' sees the source cases.
+                              source_datasets=source_datasets if strategy == "mixed" else (),
+                              models_dir=run_dir, lr=lr,
                               model_name=f"N{n}_{strategy}", first_cases=n, resume=True, device=torch_device,
                               **options)
             record = json.loads((Path(run_dir) / "record.json").read_text(encoding="utf-8"))

@@ -25,7 +25,10 @@ def finetune(target_dataset, run_dir, source_model=None, strategy=DEFAULT_STRATE
     source_model None means the bundled model. The result is a NEW model folder under models_dir
     (default: the user's model folder, model_io.user_models_dir()) whose card names the source as
     its parent; the source folder is only read. 'mixed' needs source_datasets; 'scratch' ignores
-    the source weights but keeps its architecture. lr None: the strategy's (choices.STRATEGY_LR).
+    the source weights but keeps its architecture and trains on the target alone. With 'all', 'decoder'
+    or 'last', source_datasets are trained on beside the target (each dataset drawn equally often), so
+    the model keeps what they teach, e.g. a class the target cases never show. lr None: the strategy's
+    (choices.STRATEGY_LR).
     """
     check_strategy(strategy)
     source = Path(source_model) if source_model is not None else model_io.bundled_model_dir()
@@ -37,6 +40,9 @@ def finetune(target_dataset, run_dir, source_model=None, strategy=DEFAULT_STRATE
         fold_case_names(load_dataset(target_dataset, check_geometry=False), options["fold"])  # likewise
     if strategy == "mixed" and not source_datasets:
         raise InputError("strategy 'mixed' trains on source and target cases together: give the source dataset(s)")
+    if strategy == "scratch" and source_datasets:
+        raise InputError("strategy 'scratch' trains on the target cases alone: leave out the source dataset(s), or "
+                         "choose 'mixed' to train random weights on source and target together")
     if options.get("val_cases") is None:  # not given: the default, or none when there is a single case
         options.pop("val_cases", None)
         if options.get("fold") is None:
@@ -45,7 +51,7 @@ def finetune(target_dataset, run_dir, source_model=None, strategy=DEFAULT_STRATE
         options.setdefault(key, FINETUNE_DEFAULTS[key])
     config = TrainConfig(
         datasets=[str(target_dataset)], run_dir=str(run_dir),
-        source_datasets=[str(p) for p in source_datasets] if strategy == "mixed" else [],
+        source_datasets=[str(p) for p in source_datasets],
         stage="finetune", strategy=strategy, source_model=str(source),
         lr=STRATEGY_LR[strategy] if lr is None else float(lr),
         models_dir=str(models_dir) if models_dir is not None else str(model_io.user_models_dir()),
