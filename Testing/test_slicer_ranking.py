@@ -12,10 +12,11 @@ import SimpleITK as sitk
 import slicer  # noqa: F401  (slicer-core, installed by .[test]: a missing one must fail, not skip)
 
 from conftest import bright_mask
-from RadioWMHSegLib import background_job, slicer_logic, slicer_ranking, slicer_segments
+from RadioWMHSegLib import background_job, model_io, slicer_logic, slicer_ranking, slicer_segments
 from RadioWMHSegLib.errors import InputError
 from RadioWMHSegLib.segment_options import SegmentOptions
 from RadioWMHSegLib.slicer_logic import RadioWMHSegLogic
+from tiny_datasets import two_class_model_folder
 
 
 def halves(volume):
@@ -116,7 +117,12 @@ def test_job_arguments_for_uncertainty_and_ranking_are_those_the_command_line_ac
     parser = build_parser()
     arguments, outputs = background_job.segment_job(tmp_path / "in.nrrd", tmp_path, SegmentOptions(uncertainty=True))
     assert parser.parse_args(arguments).uncertainty == str(outputs["uncertainty"])
-    assert "pathology" not in outputs  # the bundled model has two classes
+    # The other-pathology output is asked for exactly when the model has that class.
+    bundled_classes = model_io.class_names(model_io.read_card(model_io.bundled_model_dir()))
+    assert ("pathology" in outputs) == ("other_pathology" in bundled_classes)
+    two_class = two_class_model_folder(tmp_path / "models")
+    _, outputs = background_job.segment_job(tmp_path / "in.nrrd", tmp_path, SegmentOptions(model=str(two_class)))
+    assert "pathology" not in outputs
     parsed = parser.parse_args(background_job.rank_job([tmp_path / "flairs"], tmp_path / "res",
                                                        SegmentOptions(threshold=0.3)))
     assert (parsed.inputs, parsed.results, parsed.threshold) == ([str(tmp_path / "flairs")], str(tmp_path / "res"), 0.3)

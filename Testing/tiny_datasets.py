@@ -57,3 +57,15 @@ def tiny_options(**overrides):
                    **TINY_NET)
     options.update(overrides)
     return options
+
+
+def two_class_model_folder(folder):
+    """A saved 2-class model (random weights): what a model trained without label 2 is."""
+    import torch
+
+    from RadioWMHSegLib import model_io
+    from RadioWMHSegLib.network import AttentionVNet
+
+    torch.manual_seed(0)
+    net = AttentionVNet(**TINY_NET)
+    return model_io.save_model(net, model_io.new_card(net, "two-class", training={"note": "tests"}), folder, "two-class")
