@@ -133,6 +133,7 @@ def test_all_can_keep_training_on_source_data_and_learn_a_third_class(target_dat
     assert card["architecture"]["config"]["out_channels"] == 3 and card["labels"][-1] == "other_pathology"
     datasets = card["training"]["datasets"]
     assert [(d["role"], d["cases"]) for d in datasets] == [("target", 3), ("source", 2)]
+    assert datasets[1]["case_names"] == ["case_000", "case_001"]  # the card names every case it trained on
 
 
 def test_frozen_parts_stay_in_eval_mode_while_training():
