@@ -22,9 +22,9 @@ from .segment_options import DEFAULT_MIN_LESION_MM3, DEFAULT_THRESHOLD, DEFAULT_
 from .slicer_geometry import on_grid_of, on_grid_of_float, same_grid, sitk_to_volume_node, volume_to_sitk
 from .slicer_nodes import (place_next_to, read_segmentation_file, read_volume_file, remove_node, set_lesion_table,
                            write_node_file)
-from .slicer_segments import (WMH_COLOR, WMH_SEGMENT_NAME, WMH_TERMINOLOGY, ensure_segmentation_converters,
-                              labelmap_node_to_sitk, pathology_segment_id, segment_to_sitk, set_mask_to_segment,
-                              wmh_segment_id)
+from .slicer_segments import (PATHOLOGY_SEGMENT_NAME, WMH_COLOR, WMH_SEGMENT_NAME, WMH_TERMINOLOGY,
+                              ensure_segmentation_converters, labelmap_node_to_sitk, pathology_segment_id,
+                              segment_to_sitk, set_mask_to_segment, wmh_segment_id)
 
 __all__ = ["RadioWMHSegLogic", "SegmentOptions", "DEFAULT_THRESHOLD", "DEFAULT_MIN_LESION_MM3", "WMH_SEGMENT_NAME",
            "WMH_COLOR", "WMH_TERMINOLOGY", "flair_case_id", "volume_to_sitk", "sitk_to_volume_node", "same_grid",
@@ -194,7 +194,20 @@ class RadioWMHSegLogic:
         lines = [f"{stats['total_volume_ml']:.2f} mL in {stats['count']} lesion{'' if stats['count'] == 1 else 's'}"]
         if stats.get("uncertainty"):
             lines.append(f"Uncertain (model unsure): {stats['uncertainty']['uncertain_volume_ml']:.2f} mL")
+        pathology_ml = self._pathology_volume_ml(segmentationNode)
+        if pathology_ml is not None:
+            lines.append(f"{PATHOLOGY_SEGMENT_NAME}: {pathology_ml:.2f} mL (not counted as WMH)")
         return "\n".join(lines + [f"Warning: {w}" for w in self.qualityWarnings(segmentationNode)])
+
+    def _pathology_volume_ml(self, segmentationNode):
+        """Volume of the other-pathology segment as it is now (edits included); None without one."""
+        segment_id = pathology_segment_id(segmentationNode)
+        volume_node = segmentationNode.GetScene().GetNodeByID(
+            segmentationNode.GetAttribute(ATTRIBUTE_PREFIX + "InputVolume") or "")
+        if not segment_id or volume_node is None:
+            return None
+        mask = segment_to_sitk(segmentationNode, volume_node, segment_id)
+        return float(np.count_nonzero(sitk.GetArrayViewFromImage(mask))) * float(np.prod(mask.GetSpacing())) / 1000.0
 
     def updateStatistics(self, segmentationNode, volumeNode, minLesionMm3=0.0) -> dict:
         """Recompute volume, count and lesion table from the segment as it is now (after editing)."""

@@ -45,6 +45,9 @@ def test_a_pathology_segment_is_exported_as_label_2_and_opens_again_as_itself(sc
     assert np.array_equal(sitk.GetArrayFromImage(slicer_logic.segment_to_sitk(segmentation, volume)),
                           sitk.GetArrayFromImage(wmh))  # WMH is still found by name beside the second segment
     assert slicer_logic.same_grid(slicer_logic.volume_to_sitk(logic.uncertaintyVolume(segmentation)), wmh)
+    pathology_ml = sitk.GetArrayFromImage(pathology).sum() * np.prod(pathology.GetSpacing()) / 1000.0
+    assert f"{slicer_segments.PATHOLOGY_SEGMENT_NAME}: {pathology_ml:.2f} mL (not counted as WMH)" in \
+        logic.resultSummary(segmentation).splitlines()  # the panel shows what was excluded, and how much
 
     case = logic.exportCase(volume, segmentation, tmp_path / "ds")
     label = sitk.GetArrayFromImage(sitk.ReadImage(str(case.label_path)))
