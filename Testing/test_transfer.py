@@ -135,6 +135,14 @@ def test_all_can_keep_training_on_source_data_and_learn_a_third_class(target_dat
     assert [(d["role"], d["cases"]) for d in datasets] == [("target", 3), ("source", 2)]
     assert datasets[1]["case_names"] == ["case_000", "case_001"]  # the card names every case it trained on
 
+    # Fine-tuned again without saying how to treat label 2 (as the Slicer panel does): it stays a 3-class model.
+    again = _finetune("all", target_dataset, result.model_dir, tmp_path / "again")
+    card = model_io.read_card(again.model_dir)
+    assert card["training"]["recipe"]["label2"] == "class" and card["labels"][-1] == "other_pathology"
+    # ... while a 2-class source gives a 2-class model, as before.
+    plain = model_io.read_card(_finetune("all", target_dataset, source_model, tmp_path / "plain").model_dir)
+    assert plain["training"]["recipe"]["label2"] == "background" and plain["labels"] == ["background", "WMH"]
+
 
 def test_frozen_parts_stay_in_eval_mode_while_training():
     from RadioWMHSegLib.network import AttentionVNet

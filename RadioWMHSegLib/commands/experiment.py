@@ -52,7 +52,7 @@ def add_parser(subparsers, name):
                    help=f"patch side(s) (default {' '.join(map(str, _F['patch_size']))})")
     p.add_argument("--batch-size", type=int, default=_F["batch_size"])
     p.add_argument("--seed", type=int, default=_F["seed"])
-    p.add_argument("--label2", default=_F["label2"], choices=LABEL2_MODES)
+    p.add_argument("--label2", default=_P["label2"], choices=LABEL2_MODES)
     p.add_argument("--dropout", type=float, default=None)
     p.add_argument("--precision", default=_F["precision"], choices=PRECISIONS)
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)

@@ -41,9 +41,10 @@ def add_training_options(p, lr_default_text=lr_text(TRAINING_DEFAULTS["lr"]), in
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     p.add_argument("--precision", default=d["precision"], choices=PRECISIONS,
                    help="auto: bf16 autocast where this machine computes it faster (timed once), else fp32")
+    label2_default = d["label2"] or "as the source model: class for a 3-class model, else background"
     p.add_argument("--label2", default=d["label2"], choices=LABEL2_MODES,
                    help="label 2 (other pathology) as lesion, as background, left out of the loss, or its own class "
-                   f"(class: a 3-class model that also outputs other pathology; default {d['label2']})")
+                   f"(class: a 3-class model that also outputs other pathology; default {label2_default})")
     p.add_argument("--dropout", type=float, default=None, help="dropout in the deep stages (default: the network's)")
     p.add_argument("--no-augment", action="store_true", help="train on plain patches (no augmentation)")
     p.add_argument("--num-workers", type=int, default=None, help="data-loading processes (default 0 on CPU, 4 on CUDA)")

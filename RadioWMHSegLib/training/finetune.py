@@ -8,7 +8,7 @@ run's TrainConfig (fine-tuning defaults from choices.FINETUNE_DEFAULTS) and trai
 from pathlib import Path
 
 from .. import model_io
-from ..choices import DEFAULT_STRATEGY, FINETUNE_DEFAULTS, STRATEGY_LR
+from ..choices import DEFAULT_STRATEGY, FINETUNE_DEFAULTS, STRATEGY_LR, TRAINING_DEFAULTS
 from ..errors import InputError
 from .config import TrainConfig
 from .trainer import train
@@ -49,6 +49,8 @@ def finetune(target_dataset, run_dir, source_model=None, strategy=DEFAULT_STRATE
             options["val_cases"] = _default_val_cases(target_dataset)
     for key in _FINETUNE_OWN:
         options.setdefault(key, FINETUNE_DEFAULTS[key])
+    if options.get("label2") is None:
+        options["label2"] = source_label2(source_card)
     config = TrainConfig(
         datasets=[str(target_dataset)], run_dir=str(run_dir),
         source_datasets=[str(p) for p in source_datasets],
@@ -59,6 +61,14 @@ def finetune(target_dataset, run_dir, source_model=None, strategy=DEFAULT_STRATE
         **options,
     )
     return train(config, progress=progress, cancel=cancel)
+
+
+def source_label2(source_card) -> str:
+    """The label-2 mode a fine-tuning takes when none is given: 'class' when the source model outputs other
+    pathology (a 3-class model stays one, and label 2 of the user's corrections trains it), else the default."""
+    if "other_pathology" in model_io.class_names(source_card):
+        return "class"
+    return TRAINING_DEFAULTS["label2"]
 
 
 def _default_val_cases(target_dataset) -> int:
