@@ -61,7 +61,7 @@ TRAINING_DEFAULTS = {
 # At most 400 steps, ended earlier when the validation case stops improving: on the real target cases
 # (docs/experiment.md) whole-network fine-tuning gained little from 50 to 100 steps, and 400 steps take
 # about 8 minutes on 2 CPU cores, so a clinician's computer can afford it.
-# label2 None: as the source model, 'class' for a 3-class one (so fine-tuning the bundled model keeps its
+# label2 None: as the source model, 'class' for a 3-class one (so fine-tuning a 3-class model keeps its
 # tumour/oedema output), else TRAINING_DEFAULTS' (training/finetune.source_label2).
 FINETUNE_DEFAULTS = dict(TRAINING_DEFAULTS, epochs=8, steps_per_epoch=50, val_cases=1, patience=2, label2=None)
 # The published experiment (training/experiment.run_experiment, `radiowmhseg experiment`).

@@ -19,7 +19,7 @@ PLATEAU = "validation plateau"
 
 def dataset_summary(role, dataset, cases) -> dict:
     phenotypes = Counter(str(c.metadata.get("phenotype", "unknown")) for c in cases)
-    # The names of the cases trained on: a model is never then scored on a case it saw (validation cases are
+    # The names of the cases trained on, so that no one scores a model on a case it saw (validation cases are
     # listed apart, under training.validation_cases).
     return {"role": role, "name": dataset.name, "path": Path(dataset.path).resolve().name, "space": dataset.space,
             "cases": len(cases), "phenotypes": dict(sorted(phenotypes.items())), "case_names": [c.name for c in cases]}
