@@ -19,7 +19,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .dataset_split import case_groups, declared_test_cases, group_key, read_splits, split_problems
-from .datasets import DATASET_JSON, SPACES, _entry_to_case, read_dataset_json, voxel_sha256
+from .datasets import DATASET_JSON, SPACES, entry_to_case, read_dataset_json, voxel_sha256
 from .errors import DatasetError, InputError
 from .geometry import grid_difference
 from .image_io import read_flair, read_label
@@ -170,7 +170,7 @@ def check_dataset(dataset_dir, progress=None) -> CheckReport:
     cases, seen = [], set()
     for index, entry in enumerate(data.get("training", [])):
         try:
-            case = _entry_to_case(dataset_dir, entry, index)
+            case = entry_to_case(dataset_dir, entry, index)
         except DatasetError as exc:
             report.problems.append(str(exc))
             continue

@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .datasets import _entry_to_case, read_dataset_json, write_dataset_json
+from .datasets import entry_to_case, read_dataset_json, write_dataset_json
 from .dataset_split import SPLITS_JSON, read_splits
 from .errors import DatasetError
 from .safe_write import atomic_write_json
@@ -67,7 +67,7 @@ def remove_cases(dataset_dir, names) -> RemoveReport:
     data = read_dataset_json(dataset_dir)
     entries = data.get("training", [])
     # Named as load_dataset names them; a malformed entry is refused there with what to fix.
-    known = [_entry_to_case(dataset_dir, entry, index).name for index, entry in enumerate(entries)]
+    known = [entry_to_case(dataset_dir, entry, index).name for index, entry in enumerate(entries)]
     unknown = [n for n in names if n not in known]
     if unknown:
         raise DatasetError(f"{', '.join(unknown)} not in {dataset_dir / 'dataset.json'}: its cases are "

@@ -113,7 +113,8 @@ def _read_header(path: Path):
     return reader
 
 
-def _entry_to_case(dataset_dir: Path, entry: dict, index: int) -> Case:
+def entry_to_case(dataset_dir: Path, entry: dict, index: int) -> Case:
+    """One 'training' entry of dataset.json as a Case, named as every command names it; DatasetError if malformed."""
     if not isinstance(entry, dict) or not all(k in entry for k in ("image", "label")):
         raise DatasetError(f"entry {index} of {dataset_dir / DATASET_JSON} lacks 'image' or 'label': fix dataset.json")
     name = str(entry.get("case") or Path(entry["label"]).name.split(".")[0])
@@ -129,7 +130,7 @@ def load_dataset(path, check_geometry=True) -> Dataset:
     if not path.is_dir():
         raise DatasetError(f"dataset folder {path} does not exist: give a folder with dataset.json, imagesTr/ and labelsTr/")
     data = read_dataset_json(path)
-    cases = [_entry_to_case(path, entry, i) for i, entry in enumerate(data.get("training", []))]
+    cases = [entry_to_case(path, entry, i) for i, entry in enumerate(data.get("training", []))]
     seen = set()
     for case in cases:
         if case.name in seen:
@@ -229,7 +230,7 @@ def add_case(dataset_dir, case_name, image, label, *, prediction=None, metadata=
     entry.update(metadata or {})
     data.setdefault("training", []).append(entry)
     write_dataset_json(dataset_dir, data)
-    return _entry_to_case(dataset_dir, entry, len(data["training"]) - 1)
+    return entry_to_case(dataset_dir, entry, len(data["training"]) - 1)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -317,15 +317,9 @@ def test_check_and_training_refuse_a_split_with_a_version_on_both_sides(tmp_path
 
 @pytest.fixture
 def tiny_source_model(tmp_path):
-    import torch
+    from tiny_datasets import tiny_model_folder
 
-    from RadioWMHSegLib import model_io
-    from RadioWMHSegLib.network import AttentionVNet
-    from tiny_datasets import TINY_NET
-
-    torch.manual_seed(1)
-    net = AttentionVNet(**TINY_NET)
-    return model_io.save_model(net, model_io.new_card(net, "tiny-source"), tmp_path / "models", "tiny-source")
+    return tiny_model_folder(tmp_path / "models")
 
 
 def _tiny_dataset_with_split(path):

@@ -14,7 +14,7 @@ from RadioWMHSegLib import model_io
 from RadioWMHSegLib.errors import ModelError
 from RadioWMHSegLib.inference import predict, predict_probability
 from RadioWMHSegLib.segment import segment, segment_image
-from tiny_datasets import TINY_NET, make_tiny_dataset, tiny_options, two_class_model_folder
+from tiny_datasets import TINY_NET, make_tiny_dataset, tiny_options, tiny_model_folder
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def test_segment_writes_the_pathology_mask_and_its_volume_or_refuses_before_any_
 def test_the_command_line_refuses_a_pathology_mask_of_a_two_class_model_in_one_line(tmp_path, two_blobs):
     flair = tmp_path / "case.nii.gz"
     sitk.WriteImage(two_blobs, str(flair))
-    model = two_class_model_folder(tmp_path / "models")
+    model = tiny_model_folder(tmp_path / "models", "two-class")
     out = subprocess.run([sys.executable, "-m", "RadioWMHSegLib", "segment", str(flair), "-o", str(tmp_path / "w.nii.gz"),
                           "--model", str(model), "--pathology-mask", str(tmp_path / "p.nii.gz")],
                          capture_output=True, text=True, timeout=300)

@@ -16,7 +16,7 @@ from RadioWMHSegLib import background_job, model_io, slicer_logic, slicer_rankin
 from RadioWMHSegLib.errors import InputError
 from RadioWMHSegLib.segment_options import SegmentOptions
 from RadioWMHSegLib.slicer_logic import RadioWMHSegLogic
-from tiny_datasets import two_class_model_folder
+from tiny_datasets import tiny_model_folder
 
 
 def halves(volume):
@@ -60,6 +60,12 @@ def test_a_pathology_segment_is_exported_as_label_2_and_opens_again_as_itself(sc
     assert back and np.array_equal(sitk.GetArrayFromImage(slicer_logic.segment_to_sitk(reopened, volume2, back)),
                                    sitk.GetArrayFromImage(pathology))
     assert sitk.GetArrayFromImage(slicer_logic.segment_to_sitk(reopened, volume2)).sum() == sitk.GetArrayFromImage(wmh).sum()
+
+    # The annotator erased every pathology voxel: the summary says 0 mL instead of failing.
+    empty = sitk.Image(pathology.GetSize(), sitk.sitkUInt8)
+    empty.CopyInformation(pathology)
+    slicer_segments.set_mask_to_segment(segmentation, empty, slicer_segments.pathology_segment_id(segmentation))
+    assert f"{slicer_segments.PATHOLOGY_SEGMENT_NAME}: 0.00 mL (not counted as WMH)" in logic.resultSummary(segmentation)
 
     # The annotator removed the pathology segment: nothing is exported as label 2.
     segmentation.GetSegmentation().RemoveSegment(slicer_segments.pathology_segment_id(segmentation))
@@ -123,7 +129,7 @@ def test_job_arguments_for_uncertainty_and_ranking_are_those_the_command_line_ac
     # The other-pathology output is asked for exactly when the model has that class.
     bundled_classes = model_io.class_names(model_io.read_card(model_io.bundled_model_dir()))
     assert ("pathology" in outputs) == ("other_pathology" in bundled_classes)
-    two_class = two_class_model_folder(tmp_path / "models")
+    two_class = tiny_model_folder(tmp_path / "models", "two-class")
     _, outputs = background_job.segment_job(tmp_path / "in.nrrd", tmp_path, SegmentOptions(model=str(two_class)))
     assert "pathology" not in outputs
     parsed = parser.parse_args(background_job.rank_job([tmp_path / "flairs"], tmp_path / "res",

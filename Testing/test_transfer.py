@@ -5,7 +5,7 @@ import hashlib
 import pytest
 
 from RadioWMHSegLib.choices import STRATEGY_LR
-from tiny_datasets import TINY_NET, make_tiny_dataset, tiny_options
+from tiny_datasets import TINY_NET, make_tiny_dataset, tiny_model_folder, tiny_options
 
 
 def _sha256_of_folder(folder):
@@ -19,15 +19,7 @@ def target_dataset(tmp_path_factory):
 
 @pytest.fixture
 def source_model(tmp_path):
-    import torch
-
-    from RadioWMHSegLib import model_io
-    from RadioWMHSegLib.network import AttentionVNet
-
-    torch.manual_seed(1)
-    net = AttentionVNet(**TINY_NET)
-    card = model_io.new_card(net, "tiny-source", training={"note": "random weights for tests"})
-    return model_io.save_model(net, card, tmp_path / "models", "tiny-source")
+    return tiny_model_folder(tmp_path / "models")
 
 
 def _finetune(strategy, target_dataset, source_model, tmp_path, **extra):

@@ -59,13 +59,15 @@ def tiny_options(**overrides):
     return options
 
 
-def two_class_model_folder(folder):
-    """A saved 2-class model (random weights): what a model trained without label 2 is."""
+def tiny_model_folder(folder, name="tiny-source", seed=1):
+    """A saved 2-class model of the tiny test network (random weights): a source model for fine-tuning
+    tests, and what a model trained without label 2 is."""
     import torch
 
     from RadioWMHSegLib import model_io
     from RadioWMHSegLib.network import AttentionVNet
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     net = AttentionVNet(**TINY_NET)
-    return model_io.save_model(net, model_io.new_card(net, "two-class", training={"note": "tests"}), folder, "two-class")
+    return model_io.save_model(net, model_io.new_card(net, name, training={"note": "random weights for tests"}),
+                               folder, name)
