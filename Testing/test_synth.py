@@ -334,6 +334,29 @@ def test_cli_synth(tmp_path):
     assert main(["synth", str(out), "--n", "1", "--quiet"]) == 1  # refuses a non-empty folder
 
 
+def test_a_severity_range_gives_severe_cases_and_is_recorded(tmp_path):
+    from RadioWMHSegLib.cli import main
+
+    out = tmp_path / "severe"
+    # Default severity draws are mostly mild to moderate (beta, mean 0.4): a range gives severe cohorts.
+    assert main(["synth", str(out), "--n", "1", "--seed", "5", "--severity", "0.9", "1.0", "--quiet"]) == 0
+    dataset = load_dataset(out)
+    assert 0.9 <= dataset.cases[0].metadata["lesions"]["severity"] <= 1.0
+    assert json.loads((out / "dataset.json").read_text(encoding="utf-8"))["generator"]["severity"] == [0.9, 1.0]
+    # Resuming with another range would mix two cohorts in one folder.
+    with pytest.raises(DatasetError, match="other settings"):
+        generate_cohort(out, 2, "radiation", 5, progress=False, resume=True, severity=(0.1, 0.2))
+
+
+@pytest.mark.parametrize("severity, phenotype, message", [
+    ((0.8, 0.2), "radiation", "LOW HIGH"), ((0.5, 1.5), "radiation", "within 0..1"), ((0.1, 0.2, 0.3), "radiation", "LOW HIGH"),
+    (0.5, "glioma", "radiation-induced WMH only")])
+def test_a_bad_severity_is_refused_before_anything_is_written(tmp_path, severity, phenotype, message):
+    with pytest.raises(InputError, match=message):
+        generate_cohort(tmp_path / "out", 1, phenotype, 0, progress=False, severity=severity)
+    assert not (tmp_path / "out").exists()
+
+
 def test_hard_negatives_are_bright_normal_structures_outside_the_label(monkeypatch):
     from RadioWMHSegLib.synth import mimics
 

@@ -9,7 +9,10 @@ a user would (`segment_image`). Per case and model:
 - `pathology_called_wmh`: the share of the label-2 region inside the predicted WMH mask (target <= 5 %);
 - `wmh_dice_outside`: Dice of the WMH prediction against the true WMH, both outside the label-2 region
   (target >= 0.8; undefined for a case without WMH, whose `wmh_found_outside_ml` is then all false positives);
-- `pathology_mask_dice`: for a model with the 'other pathology' class, Dice of its label-2 output.
+- `pathology_mask_dice`: for a model with the 'other pathology' class, Dice of its label-2 output;
+- `wmh_called_pathology`: the share of the true WMH inside the predicted label-2 mask (0 for a 2-class model),
+  and `pathology_found_ml`, the predicted label-2 volume: on tumour-free cases (e.g. severe radiation-induced
+  WMH, `radiowmhseg synth runs/rad_severe_val --n 3 --seed 830 --severity 0.6 1.0`) all of it is wrong.
 Prints a table and writes OUT.json. The model defaults to the bundled one.
 """
 
@@ -43,9 +46,13 @@ def score_case(truth, result) -> dict:
         # Undefined (None) for a case without WMH: there, wmh_found_outside_ml is all false positives.
         "wmh_dice_outside": round(float(dice(wmh_pred & outside, true_wmh)), 4) if true_wmh.any() else None,
     }
+    predicted = np.zeros_like(pathology)
     if getattr(result, "pathology_mask", None) is not None:
         predicted = sitk.GetArrayFromImage(result.pathology_mask) > 0
         scores["pathology_mask_dice"] = round(float(dice(predicted, pathology)), 4)
+    all_wmh = labels == 1
+    scores["wmh_called_pathology"] = round(float((predicted & all_wmh).sum()) / max(int(all_wmh.sum()), 1), 4)
+    scores["pathology_found_ml"] = round(float(predicted.sum()) * voxel_ml, 2)
     return scores
 
 

@@ -25,6 +25,9 @@ def add_parser(subparsers, name):
     p.add_argument("--no-hard-negatives", action="store_true",
                    help="leave out the normal bright structures that are not WMH (bright cortex, septum, choroid "
                    "plexus, CSF flow artefacts, thin caps; painted into a share of the cases by default)")
+    p.add_argument("--severity", type=float, nargs="+", metavar="S", default=None,
+                   help="radiation-induced WMH severity, 0 (mild) to 1 (severe confluent): one value, or LOW HIGH "
+                   "drawn uniformly per case (default: drawn per case, mostly mild to moderate)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
     return p
@@ -36,6 +39,6 @@ def run(args) -> int:
     path = generate_cohort(args.output_dir, args.n, args.phenotype, args.seed, skull=args.skull,
                            lesion_bank=args.lesion_bank, thick_slice_probability=args.thick_slice_probability,
                            name=args.name, progress=not args.quiet, resume=args.resume,
-                           hard_negatives=not args.no_hard_negatives)
+                           hard_negatives=not args.no_hard_negatives, severity=args.severity)
     print(f"wrote {args.n} synthetic cases to {path}")
     return 0

@@ -154,11 +154,36 @@ def case_phenotype(choices: list, cohort_seed: int, index: int) -> str:
     return choices[int(rng.integers(len(choices)))]
 
 
-def _generator_record(n_cases, phenotype, seed, skull, lesion_bank, thick_slice_probability, hard_negatives) -> dict:
-    return {"version": GENERATOR_VERSION, "n_cases": int(n_cases),
-            "phenotype": phenotype if isinstance(phenotype, str) else list(phenotype), "seed": int(seed),
-            "skull": bool(skull), "lesion_bank": None if lesion_bank is None else str(lesion_bank),
-            "thick_slice_probability": float(thick_slice_probability), "hard_negatives": bool(hard_negatives)}
+def _check_severity_range(severity, choices) -> tuple:
+    """(low, high) within 0..1, or None (severity drawn from the phenotype's own distribution)."""
+    if severity is None:
+        return None
+    values = [float(severity)] * 2 if np.isscalar(severity) else [float(v) for v in severity]
+    if len(values) != 2 or not 0.0 <= values[0] <= values[1] <= 1.0:
+        raise InputError(f"severity {severity} is not a range within 0..1: give one value or LOW HIGH "
+                         "with 0 <= LOW <= HIGH <= 1 (0 mild, 1 severe)")
+    if "radiation" not in choices:
+        raise InputError("a severity applies to radiation-induced WMH only: add the 'radiation' phenotype or leave it out")
+    return tuple(values)
+
+
+def case_severity(severity_range, cohort_seed: int, index: int):
+    """Case `index`'s severity, drawn uniformly in the range from its own stream (None: no range given)."""
+    if severity_range is None:
+        return None
+    low, high = severity_range
+    return float(np.random.default_rng([int(cohort_seed), int(index), 2]).uniform(low, high))
+
+
+def _generator_record(n_cases, phenotype, seed, skull, lesion_bank, thick_slice_probability, hard_negatives,
+                      severity_range=None) -> dict:
+    record = {"version": GENERATOR_VERSION, "n_cases": int(n_cases),
+              "phenotype": phenotype if isinstance(phenotype, str) else list(phenotype), "seed": int(seed),
+              "skull": bool(skull), "lesion_bank": None if lesion_bank is None else str(lesion_bank),
+              "thick_slice_probability": float(thick_slice_probability), "hard_negatives": bool(hard_negatives)}
+    if severity_range is not None:  # only when given, so that cohorts written before it still resume
+        record["severity"] = list(severity_range)
+    return record
 
 
 def _open_cohort_folder(output_dir: Path, record: dict, name, resume: bool) -> dict:
@@ -181,22 +206,27 @@ def _open_cohort_folder(output_dir: Path, record: dict, name, resume: bool) -> d
 
 
 def generate_cohort(output_dir, n_cases, phenotype, seed, *, skull=False, lesion_bank=None,
-                    thick_slice_probability=0.3, name=None, progress=True, resume=False, hard_negatives=True) -> Path:
+                    thick_slice_probability=0.3, name=None, progress=True, resume=False, hard_negatives=True,
+                    severity=None) -> Path:
     """Write n_cases synthetic cases as a dataset folder (space MNI152NLin2009cSym) and return it.
 
     phenotype: 'radiation', 'ms', 'glioma', 'mixed' (random per case) or a list to pick from.
+    severity: None (radiation severity drawn from its default, mostly mild-to-moderate, distribution),
+    one value, or (low, high) drawn uniformly per case, e.g. (0.7, 1.0) for severe confluent disease.
     Refuses a non-empty folder unless resume=True, which keeps the cases already written.
     """
     n_cases = int(n_cases)
     if n_cases < 1:
         raise InputError(f"number of cases {n_cases} must be at least 1")
     choices = _phenotype_choices(phenotype)
+    severity_range = _check_severity_range(severity, choices)
     if lesion_bank is not None:
         from .lesion_bank import bank_files
 
         bank_files(lesion_bank)  # fail before writing anything
     output_dir = Path(output_dir)
-    record = _generator_record(n_cases, phenotype, seed, skull, lesion_bank, thick_slice_probability, hard_negatives)
+    record = _generator_record(n_cases, phenotype, seed, skull, lesion_bank, thick_slice_probability, hard_negatives,
+                               severity_range)
     data = _open_cohort_folder(output_dir, record, name, resume)
     entries = {e.get("case"): e for e in data["training"]}
     width = max(3, len(str(n_cases - 1)))
@@ -212,7 +242,8 @@ def generate_cohort(output_dir, n_cases, phenotype, seed, *, skull=False, lesion
         phenotype_i = case_phenotype(choices, seed, index)
         image, label, metadata = generate_case(case_seed(seed, index), phenotype_i, skull=skull,
                                                thick_slice_probability=thick_slice_probability,
-                                               lesion_bank=lesion_bank, hard_negatives=hard_negatives)
+                                               lesion_bank=lesion_bank, hard_negatives=hard_negatives,
+                                               severity=case_severity(severity_range, seed, index))
         # A crash between writing files and dataset.json leaves orphan files of this very case:
         # regenerating gives identical content, so on resume they may be replaced.
         entry = datasets.write_case_files(output_dir, case_name, image, label, overwrite=resume)
