@@ -4,11 +4,9 @@ Everything works on the scene of the nodes it is given (slicer-core has no `slic
 the same code runs in the Slicer GUI, in `Slicer --no-main-window --python-script` and in plain
 Python with the slicer-core wheel. The helpers it builds on live beside it: slicer_geometry (exact
 node <-> SimpleITK geometry), slicer_segments (the WMH segment), slicer_nodes (subject hierarchy,
-lesion table, node files); the public ones are importable from here too, as the docs show.
+lesion table, node files), slicer_export (a corrected case into a dataset); the public ones are importable from here too, as the docs show.
 """
 
-import datetime
-import hashlib
 import json
 from pathlib import Path
 
@@ -16,9 +14,9 @@ import numpy as np
 import SimpleITK as sitk
 import slicer
 
-from . import safe_write
 from .errors import InputError
 from .segment_options import DEFAULT_MIN_LESION_MM3, DEFAULT_THRESHOLD, DEFAULT_TTA, SegmentOptions
+from .slicer_export import export_case, flair_case_id
 from .slicer_geometry import on_grid_of, on_grid_of_float, same_grid, sitk_to_volume_node, volume_to_sitk
 from .slicer_nodes import (place_next_to, read_segmentation_file, read_volume_file, remove_node, set_lesion_table,
                            write_node_file)
@@ -40,19 +38,6 @@ PROBABILITY_ROLE = "RadioWMHSegProbability"
 UNCERTAINTY_ROLE = "RadioWMHSegUncertainty"
 ATTRIBUTE_PREFIX = "RadioWMHSeg."
 CASE_ID_ATTRIBUTE = ATTRIBUTE_PREFIX + "CaseId"  # on a volume loaded from a dataset: its case_id
-
-
-def flair_case_id(image: sitk.Image) -> str:
-    """Stable id of a FLAIR, the same for every export of it: a digest of its voxels and grid.
-
-    The voxels are taken in a canonical order (sitk.DICOMOrient), so the id does not change when
-    3D Slicer reads a left-handed file right-handed (reversed slices, same voxels in space) or when
-    the volume is renamed; a case exported and loaded back keeps its id.
-    """
-    canonical = sitk.DICOMOrient(sitk.Cast(image, sitk.sitkFloat32), "LPS")
-    digest = hashlib.sha256(repr((canonical.GetSize(), [round(s, 3) for s in canonical.GetSpacing()])).encode())
-    digest.update(np.ascontiguousarray(sitk.GetArrayViewFromImage(canonical)).tobytes())
-    return "flair-" + digest.hexdigest()[:16]
 
 
 class RadioWMHSegLogic:
@@ -261,53 +246,14 @@ class RadioWMHSegLogic:
                    originalPrediction=None):
         """Write FLAIR + corrected label (+ original prediction, metadata) as a new training case.
 
-        The label is the WMH segment on the FLAIR's voxel grid. Never overwrites: exporting the same
-        case again makes a new version (see datasets.add_case). Returns the datasets.Case written;
-        the Dice of the original prediction against the correction is in its metadata, with
-        "case_id" (the same for every export of this FLAIR: flair_case_id, or the id of the case it
-        was loaded from) and "version" (1 for its first export into this dataset, then 2, 3, ...).
+        Never overwrites: exporting the same case again makes a new version (slicer_export.export_case
+        says what is written). Returns the datasets.Case written.
         """
-        from . import datasets
-        from .metrics import compute_metrics
-
-        if not datasetDir:
-            raise InputError("no dataset folder was given: choose the folder that collects the training cases")
-        image = volume_to_sitk(volumeNode)
-        label = _label_with_pathology(segmentationNode, volumeNode)
-        prediction = self._original_as_sitk(volumeNode, segmentationNode, originalPrediction)
-        model = self.modelInfo(segmentationNode)
-        case_id = volumeNode.GetAttribute(CASE_ID_ATTRIBUTE) or flair_case_id(image)
-        metadata = {
-            "case_id": case_id,  # every export of this FLAIR shares it: versions of a case stay together in splits
-            "version": self._next_version(datasetDir, case_id),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "annotator": annotator or "",
-            "model": model.get("name"),
-            "model_weights_sha256": model.get("weights_sha256"),
-            "source": "3D Slicer RadioWMHSeg module",
-            "input_volume": volumeNode.GetName(),
-            "wmh_volume_ml": round(float(np.count_nonzero(sitk.GetArrayViewFromImage(label) == 1))
-                                   * float(np.prod(label.GetSpacing())) / 1000.0, 4),
-        }
-        parameters = json.loads(segmentationNode.GetAttribute(ATTRIBUTE_PREFIX + "Parameters") or "{}")
-        if "skull_stripped" in parameters:  # so that fine-tuning prepares the case as it was segmented
-            metadata["skull_stripped"] = bool(parameters["skull_stripped"])
-        if pathology_segment_id(segmentationNode):
-            metadata["other_pathology_volume_ml"] = round(float(np.count_nonzero(sitk.GetArrayViewFromImage(label) == 2))
-                                                          * float(np.prod(label.GetSpacing())) / 1000.0, 4)
-        if prediction is not None:
-            metadata["dice_original_vs_corrected"] = round(float(compute_metrics(prediction, label)["dsc"]), 4)
-        name = safe_write.safe_name(caseName or volumeNode.GetName())
-        return datasets.add_case(datasetDir, name, image, label, prediction=prediction, metadata=metadata)
-
-    @staticmethod
-    def _next_version(datasetDir, case_id) -> int:
-        from . import datasets
-
-        if not (Path(datasetDir) / datasets.DATASET_JSON).is_file():
-            return 1
-        entries = datasets.read_dataset_json(datasetDir).get("training", [])
-        return 1 + sum(1 for e in entries if isinstance(e, dict) and e.get("case_id") == case_id)
+        return export_case(volumeNode, segmentationNode, datasetDir,
+                           self._original_as_sitk(volumeNode, segmentationNode, originalPrediction),
+                           self.modelInfo(segmentationNode),
+                           json.loads(segmentationNode.GetAttribute(ATTRIBUTE_PREFIX + "Parameters") or "{}"),
+                           case_name=caseName, annotator=annotator, case_id=volumeNode.GetAttribute(CASE_ID_ATTRIBUTE))
 
     def availableModels(self) -> list:
         """[(model folder, card)]: the bundled model first, then the user's fine-tuned models."""
@@ -379,16 +325,6 @@ class RadioWMHSegLogic:
             self.setOriginalPrediction(segmentation_node, volume_node, labelmap_node_to_sitk(prediction_node, volume_node))
             remove_node(prediction_node)
         return volume_node, segmentation_node
-
-
-def _label_with_pathology(segmentation_node, volume_node) -> sitk.Image:
-    """The training label on the volume's grid: 1 where WMH, 2 where the other-pathology segment (kept) says so."""
-    label = segment_to_sitk(segmentation_node, volume_node)
-    segment_id = pathology_segment_id(segmentation_node)
-    if segment_id:  # pathology wins where both were painted, as segment_image never calls WMH inside it
-        pathology = segment_to_sitk(segmentation_node, volume_node, segment_id)
-        label = sitk.Cast(sitk.Mask(label, pathology, maskingValue=1, outsideValue=0) + pathology * 2, sitk.sitkUInt8)
-    return label
 
 
 def _options_record(options) -> dict:
