@@ -59,7 +59,7 @@ def score_case(truth, result) -> dict:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset")
-    parser.add_argument("--model", nargs="*", default=[None], help="model folder(s) (default: the bundled model)")
+    parser.add_argument("--model", nargs="*", default=[None], help="model folder(s), 'bundled' for the bundled model (default: the bundled model)")
     parser.add_argument("--tta", action="store_true", help="test-time flips")
     parser.add_argument("-o", "--output", required=True)
     args = parser.parse_args()
@@ -76,6 +76,7 @@ def main():
     cases = load_dataset(args.dataset).cases
     results = {}
     for model_dir in args.model:
+        model_dir = None if model_dir == "bundled" else model_dir
         loaded = model_io.load_model(model_dir, "cpu")
         name = "bundled" if model_dir is None else Path(model_dir).name
         rows = []
