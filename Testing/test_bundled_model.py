@@ -9,7 +9,7 @@ import SimpleITK as sitk
 
 from RadioWMHSegLib import model_io, templates
 from RadioWMHSegLib.errors import ModelError
-from RadioWMHSegLib.inference import predict_probability
+from RadioWMHSegLib.inference import predict, predict_probability
 from RadioWMHSegLib.metrics import dice
 from RadioWMHSegLib.preprocessing.crop import crop_and_normalise
 from RadioWMHSegLib.preprocessing.skull_strip import mask_from_stripped
@@ -29,14 +29,20 @@ def test_the_bundled_model_finds_the_lesions_of_a_held_out_synthetic_flair(bundl
     from RadioWMHSegLib.synth.generator import case_seed, generate_case
 
     # Case 0 of the cohort the card's synthetic test metrics come from (seed 400), never trained on.
+    # Severe confluent radiation-induced WMH (severity 0.89, 159 mL), the patients this tool is for.
     image, label, _ = generate_case(case_seed(400, 0), "radiation", thick_slice_probability=0.0)
     network_input, brain = _network_input(image)
-    predicted = predict_probability(bundled.net, network_input, device="cpu") >= 0.5
+    prediction = predict(bundled.net, network_input, device="cpu")
+    predicted = prediction.wmh >= 0.5
     truth = sitk.GetArrayFromImage(label) == 1
-    # Measured: Dice 0.64, 78 mL found of 159 mL; the card's mean over 11 such cases is 0.59.
-    assert dice(predicted, truth) > 0.5
-    assert 0.3 < predicted.sum() / truth.sum() < 3.0
+    # Measured: version 3 Dice 0.75, 105 mL found of 159 mL (version 2: 0.64, 78 mL).
+    assert dice(predicted, truth) > 0.6
+    assert 0.5 < predicted.sum() / truth.sum() < 2.0
     assert predicted[brain == 0].sum() < 100  # a few voxels at most outside the brain
+    if prediction.pathology is not None:
+        # This brain has no tumour. Measured: version 3 calls 5.6 mL of it other pathology; a candidate
+        # that took this WMH for oedema (62 mL, Dice 0.47) was not shipped.
+        assert (prediction.pathology >= 0.5).sum() / 1000.0 < 15.0
 
 
 def test_the_bundled_model_finds_little_in_a_brain_without_lesions(bundled):

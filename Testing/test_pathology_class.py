@@ -54,7 +54,7 @@ def test_a_three_class_model_trains_names_its_classes_and_predicts_other_patholo
     assert np.array_equal(predict_probability(loaded.net, array), prediction.wmh)  # still P(WMH)
     model_io.check_pathology_class(result.model_dir)  # no error: the class is there
     with pytest.raises(ModelError, match="no 'other pathology' class"):
-        model_io.check_pathology_class(None)  # the bundled model has two classes
+        model_io.check_pathology_class(tiny_model_folder(tmp_path / "models", "two-class"))
 
 
 def test_a_two_class_source_lends_its_background_and_wmh_outputs_to_a_three_class_network(tmp_path):
