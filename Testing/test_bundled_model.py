@@ -28,7 +28,7 @@ def _network_input(image):
 def test_the_bundled_model_finds_the_lesions_of_a_held_out_synthetic_flair(bundled):
     from RadioWMHSegLib.synth.generator import case_seed, generate_case
 
-    # Case 0 of the cohort the card's synthetic test metrics come from (seed 400), never trained on.
+    # Case 0 of seed 400, the synthetic test cohorts' seed, never trained on.
     # Severe confluent radiation-induced WMH (severity 0.89, 159 mL), the patients this tool is for.
     image, label, _ = generate_case(case_seed(400, 0), "radiation", thick_slice_probability=0.0)
     network_input, brain = _network_input(image)

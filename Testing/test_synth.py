@@ -346,6 +346,8 @@ def test_a_severity_range_gives_severe_cases_and_is_recorded(tmp_path):
     # Resuming with another range would mix two cohorts in one folder.
     with pytest.raises(DatasetError, match="other settings"):
         generate_cohort(out, 2, "radiation", 5, progress=False, resume=True, severity=(0.1, 0.2))
+    assert main(["synth", str(tmp_path / "fixed"), "--n", "1", "--severity", "0.7", "--quiet"]) == 0  # one value
+    assert load_dataset(tmp_path / "fixed").cases[0].metadata["lesions"]["severity"] == pytest.approx(0.7)
 
 
 @pytest.mark.parametrize("severity, phenotype, message", [

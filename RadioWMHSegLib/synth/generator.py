@@ -158,7 +158,8 @@ def _check_severity_range(severity, choices) -> tuple:
     """(low, high) within 0..1, or None (severity drawn from the phenotype's own distribution)."""
     if severity is None:
         return None
-    values = [float(severity)] * 2 if np.isscalar(severity) else [float(v) for v in severity]
+    values = [float(v) for v in ([severity] if np.isscalar(severity) else severity)]
+    values = values * 2 if len(values) == 1 else values  # one value: every case at that severity
     if len(values) != 2 or not 0.0 <= values[0] <= values[1] <= 1.0:
         raise InputError(f"severity {severity} is not a range within 0..1: give one value or LOW HIGH "
                          "with 0 <= LOW <= HIGH <= 1 (0 mild, 1 severe)")
