@@ -13,6 +13,7 @@ import SimpleITK as sitk
 
 from . import safe_write
 from .errors import InputError
+from .lesion_stats import voxel_volume_mm3
 from .slicer_geometry import volume_to_sitk
 from .slicer_segments import pathology_segment_id, segment_to_sitk
 
@@ -54,7 +55,7 @@ def next_version(dataset_dir, case_id) -> int:
 
 def _label_volume_ml(label: sitk.Image, value: int) -> float:
     voxels = np.count_nonzero(sitk.GetArrayViewFromImage(label) == value)
-    return round(float(voxels) * float(np.prod(label.GetSpacing())) / 1000.0, 4)
+    return round(float(voxels) * voxel_volume_mm3(label) / 1000.0, 4)
 
 
 def export_case(volume_node, segmentation_node, dataset_dir, prediction, model_info: dict, parameters: dict, *,

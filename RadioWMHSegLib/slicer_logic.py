@@ -4,7 +4,8 @@ Everything works on the scene of the nodes it is given (slicer-core has no `slic
 the same code runs in the Slicer GUI, in `Slicer --no-main-window --python-script` and in plain
 Python with the slicer-core wheel. The helpers it builds on live beside it: slicer_geometry (exact
 node <-> SimpleITK geometry), slicer_segments (the WMH segment), slicer_nodes (subject hierarchy,
-lesion table, node files), slicer_export (a corrected case into a dataset); the public ones are importable from here too, as the docs show.
+lesion table, node files), slicer_export (a corrected case into a dataset); the public ones are
+importable from here too, as the docs show.
 """
 
 import json
