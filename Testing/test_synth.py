@@ -350,9 +350,22 @@ def test_a_severity_range_gives_severe_cases_and_is_recorded(tmp_path):
     assert load_dataset(tmp_path / "fixed").cases[0].metadata["lesions"]["severity"] == pytest.approx(0.7)
 
 
+def test_a_glioma_with_a_severity_has_that_wmh_beside_an_unchanged_tumour():
+    # Severe confluent WMH and oedema are both large and bright: the network must see them in one brain.
+    _, default_label, default_metadata = generate_case(6, "glioma", thick_slice_probability=0.0)
+    _, severe_label, metadata = generate_case(6, "glioma", thick_slice_probability=0.0, severity=0.9)
+    default, severe = sitk.GetArrayFromImage(default_label), sitk.GetArrayFromImage(severe_label)
+    assert metadata["lesions"]["radiation"]["severity"] == pytest.approx(0.9)
+    assert (severe == 1).sum() > 4 * max(1, (default == 1).sum())
+    assert (severe == 2).sum() > 0
+    # The tumour is drawn before the WMH: the same seed places the same one.
+    for key in ("centre_index_zyx", "core_radius_mm", "oedema_mm", "resected"):
+        assert metadata["lesions"][key] == default_metadata["lesions"][key]
+
+
 @pytest.mark.parametrize("severity, phenotype, message", [
     ((0.8, 0.2), "radiation", "LOW HIGH"), ((0.5, 1.5), "radiation", "within 0..1"), ((0.1, 0.2, 0.3), "radiation", "LOW HIGH"),
-    (0.5, "glioma", "radiation-induced WMH only")])
+    (0.5, "ms", "radiation-induced WMH")])
 def test_a_bad_severity_is_refused_before_anything_is_written(tmp_path, severity, phenotype, message):
     with pytest.raises(InputError, match=message):
         generate_cohort(tmp_path / "out", 1, phenotype, 0, progress=False, severity=severity)

@@ -57,7 +57,7 @@ def _to_image(array: np.ndarray, grid: sitk.Image) -> sitk.Image:
 def generate_case(seed, phenotype, *, skull=False, thick_slice_probability=0.3, lesion_bank=None,
                   severity=None, grid=None, hard_negatives=True) -> tuple:
     """One synthetic FLAIR: (image float32, label uint8 {0,1,2}, metadata dict) on `grid` (default the
-    crop grid). severity (0 mild .. 1 severe) applies to 'radiation'; lesion_bank (a folder of MNI
+    crop grid). severity (0 mild .. 1 severe) applies to the radiation WMH of 'radiation' and 'glioma'; lesion_bank (a folder of MNI
     lesion masks) to 'ms'. skull=True keeps a whole head around the brain (give a grid with room for
     it, e.g. anatomy.padded_crop_grid()). hard_negatives: paint normal bright structures that are
     not WMH (synth/mimics.py)."""
@@ -163,8 +163,9 @@ def _check_severity_range(severity, choices) -> tuple:
     if len(values) != 2 or not 0.0 <= values[0] <= values[1] <= 1.0:
         raise InputError(f"severity {severity} is not a range within 0..1: give one value or LOW HIGH "
                          "with 0 <= LOW <= HIGH <= 1 (0 mild, 1 severe)")
-    if "radiation" not in choices:
-        raise InputError("a severity applies to radiation-induced WMH only: add the 'radiation' phenotype or leave it out")
+    if not {"radiation", "glioma"} & set(choices):
+        raise InputError("a severity applies to radiation-induced WMH (alone, or beside a glioma) only: "
+                         "add the 'radiation' or 'glioma' phenotype, or leave it out")
     return tuple(values)
 
 

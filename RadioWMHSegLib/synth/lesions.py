@@ -156,9 +156,10 @@ def ms_lesions(rng, anatomy: Anatomy, count=None) -> tuple:
                   "deep": int((kinds == "deep").sum())}
 
 
-def glioma(rng, anatomy: Anatomy) -> LesionMaps:
+def glioma(rng, anatomy: Anatomy, severity=None) -> LesionMaps:
     """Treated glioma: resection cavity (or residual tumour), tumour rim and oedema (label 2),
-    and radiation WMH elsewhere (label 1) in most cases."""
+    and radiation WMH elsewhere (label 1): in most cases at a mild-to-moderate severity, or always,
+    at `severity`, when one is given (severe WMH beside oedema: both are large and bright)."""
     shape = anatomy.wm.shape
     points = anatomy.deep_wm_points[anatomy.ventricle_distance[tuple(anatomy.deep_wm_points.T)] > 8]
     centre = points[rng.integers(len(points))].astype(float)
@@ -197,8 +198,10 @@ def glioma(rng, anatomy: Anatomy) -> LesionMaps:
             "centre_index_zyx": [int(c) for c in centre]}
 
     wmh = _empty(shape)
-    if rng.random() < 0.75:
-        severity = rng.uniform(0.05, 0.5)
+    # Both draws are made even when a severity is given, so that the rest of the case is the same.
+    with_wmh, default_severity = rng.random() < 0.75, rng.uniform(0.05, 0.5)
+    if with_wmh or severity is not None:
+        severity = default_severity if severity is None else float(severity)
         wmh, radiation_info = radiation_wmh(rng, anatomy, severity)
         wmh *= np.clip(1.0 - 2.0 * np.maximum(np.maximum(other, cavity), rim), 0.0, 1.0)
         info["radiation"] = radiation_info
@@ -222,5 +225,5 @@ def draw_lesions(rng, anatomy: Anatomy, phenotype: str, severity=None, lesion_ba
             wmh, info = ms_lesions(rng, anatomy)
         return LesionMaps(wmh=wmh, other=_empty(shape), cavity=_empty(shape), rim=_empty(shape), info=info)
     if phenotype == "glioma":
-        return glioma(rng, anatomy)
+        return glioma(rng, anatomy, severity)
     raise ValueError(f"unknown phenotype {phenotype!r}")
