@@ -31,6 +31,13 @@ def voxel_volume_mm3(image: sitk.Image) -> float:
     return float(np.prod(image.GetSpacing()))
 
 
+def mask_volume_ml(mask: sitk.Image, value=None) -> float:
+    """Volume in mL of a mask's non-zero voxels, or of the voxels equal to `value` in a label map."""
+    array = sitk.GetArrayViewFromImage(mask)
+    voxels = np.count_nonzero(array if value is None else array == value)
+    return float(voxels) * voxel_volume_mm3(mask) / 1000.0
+
+
 @dataclass
 class Lesion:
     index: int                  # 1 = the largest lesion

@@ -160,10 +160,9 @@ def _stats_document(result: SegmentationResult, input_path) -> dict:
     if result.uncertainty_score is not None:
         document["uncertainty"] = result.uncertainty_score
     if result.pathology_mask is not None:
-        from .lesion_stats import voxel_volume_mm3
+        from .lesion_stats import mask_volume_ml
 
-        voxels = int(sitk.GetArrayViewFromImage(result.pathology_mask).astype(bool).sum())
-        document["other_pathology"] = {"volume_ml": round(voxels * voxel_volume_mm3(result.pathology_mask) / 1000.0, 4)}
+        document["other_pathology"] = {"volume_ml": round(mask_volume_ml(result.pathology_mask), 4)}
     return {**document, "settings": result.record.get("settings"), "processing": result.record}
 
 

@@ -13,7 +13,7 @@ import SimpleITK as sitk
 
 from . import safe_write
 from .errors import InputError
-from .lesion_stats import voxel_volume_mm3
+from .lesion_stats import mask_volume_ml
 from .slicer_geometry import volume_to_sitk
 from .slicer_segments import pathology_segment_id, segment_to_sitk
 
@@ -53,11 +53,6 @@ def next_version(dataset_dir, case_id) -> int:
     return 1 + sum(1 for e in entries if isinstance(e, dict) and e.get("case_id") == case_id)
 
 
-def _label_volume_ml(label: sitk.Image, value: int) -> float:
-    voxels = np.count_nonzero(sitk.GetArrayViewFromImage(label) == value)
-    return round(float(voxels) * voxel_volume_mm3(label) / 1000.0, 4)
-
-
 def export_case(volume_node, segmentation_node, dataset_dir, prediction, model_info: dict, parameters: dict, *,
                 case_name=None, annotator="", case_id=None):
     """Write FLAIR + corrected label (+ the model's original prediction, metadata) as a new training case.
@@ -85,12 +80,12 @@ def export_case(volume_node, segmentation_node, dataset_dir, prediction, model_i
         "model_weights_sha256": model_info.get("weights_sha256"),
         "source": EXPORT_SOURCE,
         "input_volume": volume_node.GetName(),
-        "wmh_volume_ml": _label_volume_ml(label, 1),
+        "wmh_volume_ml": round(mask_volume_ml(label, 1), 4),
     }
     if "skull_stripped" in parameters:  # so that fine-tuning prepares the case as it was segmented
         metadata["skull_stripped"] = bool(parameters["skull_stripped"])
     if pathology_segment_id(segmentation_node):
-        metadata["other_pathology_volume_ml"] = _label_volume_ml(label, 2)
+        metadata["other_pathology_volume_ml"] = round(mask_volume_ml(label, 2), 4)
     if prediction is not None:
         metadata["dice_original_vs_corrected"] = round(float(compute_metrics(prediction, label)["dsc"]), 4)
     name = safe_write.safe_name(case_name or volume_node.GetName())

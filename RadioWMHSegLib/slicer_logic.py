@@ -11,11 +11,11 @@ importable from here too, as the docs show.
 import json
 from pathlib import Path
 
-import numpy as np
 import SimpleITK as sitk
 import slicer
 
 from .errors import InputError
+from .lesion_stats import mask_volume_ml
 from .segment_options import DEFAULT_MIN_LESION_MM3, DEFAULT_THRESHOLD, DEFAULT_TTA, SegmentOptions
 from .slicer_export import export_case, flair_case_id
 from .slicer_geometry import on_grid_of, on_grid_of_float, same_grid, sitk_to_volume_node, volume_to_sitk
@@ -193,7 +193,7 @@ class RadioWMHSegLogic:
         if not segment_id or volume_node is None:
             return None
         mask = segment_to_sitk(segmentationNode, volume_node, segment_id)
-        return float(np.count_nonzero(sitk.GetArrayViewFromImage(mask))) * float(np.prod(mask.GetSpacing())) / 1000.0
+        return mask_volume_ml(mask)
 
     def updateStatistics(self, segmentationNode, volumeNode, minLesionMm3=0.0) -> dict:
         """Recompute volume, count and lesion table from the segment as it is now (after editing)."""

@@ -8,7 +8,7 @@ import SimpleITK as sitk
 
 from RadioWMHSegLib.errors import InputError
 from RadioWMHSegLib.geometry import rotation
-from RadioWMHSegLib.lesion_stats import compute_lesion_stats, remove_small_lesions
+from RadioWMHSegLib.lesion_stats import compute_lesion_stats, mask_volume_ml, remove_small_lesions
 
 SPACING = (0.5, 0.8, 3.0)  # thick slices, anisotropic in plane
 VOXEL_ML = 0.5 * 0.8 * 3.0 / 1000.0
@@ -122,3 +122,13 @@ def test_real_consensus_mask(shared_data):
     assert stats.count == 19
     assert stats.total_volume_ml == pytest.approx(8.227, abs=1e-6)
     assert compute_lesion_stats(mask, min_lesion_mm3=10).count < 19
+
+
+def test_mask_volume_ml_counts_the_voxels_of_one_label_at_their_physical_size():
+    # Exports and the stats JSON give WMH (label 1) and other pathology (label 2) volumes apart.
+    array = three_lesions()
+    array[0, 0:4, 0] = 2
+    image = oblique_image(array)
+    assert mask_volume_ml(image, 1) == pytest.approx(154 * VOXEL_ML)
+    assert mask_volume_ml(image, 2) == pytest.approx(4 * VOXEL_ML)
+    assert mask_volume_ml(image) == pytest.approx(158 * VOXEL_ML)

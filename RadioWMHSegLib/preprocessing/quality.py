@@ -13,6 +13,8 @@ The thresholds were calibrated on the raw and skull-stripped real scans of ../sh
 import numpy as np
 import SimpleITK as sitk
 
+from ..lesion_stats import mask_volume_ml
+
 # An adult brain (cerebrum, cerebellum, brainstem) lies well within this range (mL).
 BRAIN_VOLUME_ML = (800.0, 2000.0)
 # Linear scale native / MNI152 2009c template of the registration.
@@ -48,8 +50,7 @@ def registration_scale(mni_to_native: sitk.Transform) -> float:
 
 def assess(brain_mask_native: sitk.Image, mni_to_native: sitk.Transform, skull_stripped: bool = False) -> dict:
     """{"brain_volume_ml", "registration_scale", "cut_sides", "warnings": [one sentence each]}."""
-    voxel_ml = float(np.prod(brain_mask_native.GetSpacing())) / 1000.0
-    volume = float((sitk.GetArrayViewFromImage(brain_mask_native) > 0).sum()) * voxel_ml
+    volume = mask_volume_ml(brain_mask_native)
     scale = registration_scale(mni_to_native)
     sides = cut_sides(brain_mask_native)
     warnings = []
