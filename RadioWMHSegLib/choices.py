@@ -64,6 +64,10 @@ TRAINING_DEFAULTS = {
 # label2 None: as the source model, 'class' for a 3-class one (so fine-tuning a 3-class model keeps its
 # tumour/oedema output), else TRAINING_DEFAULTS' (training/finetune.source_label2).
 FINETUNE_DEFAULTS = dict(TRAINING_DEFAULTS, epochs=8, steps_per_epoch=50, val_cases=1, patience=2, label2=None)
+# A 3-class model fine-tuned on cases that show no tumour learns that label 2 never occurs, and forgets it
+# (docs/training.md). Unless source datasets are given, fine-tuning it also trains on this many synthetic
+# treated gliomas (made once into RUN_DIR/pathology_replay, from this seed; about 3 s a case).
+PATHOLOGY_REPLAY = {"cases": 8, "seed": 7300}
 # The published experiment (training/experiment.run_experiment, `radiowmhseg experiment`).
 EXPERIMENT_DEFAULTS = {"n_train": (5, 9), "n_test": 11}
 

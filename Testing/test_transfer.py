@@ -127,13 +127,36 @@ def test_all_can_keep_training_on_source_data_and_learn_a_third_class(target_dat
     assert [(d["role"], d["cases"]) for d in datasets] == [("target", 3), ("source", 2)]
     assert datasets[1]["case_names"] == ["case_000", "case_001"]  # the card names every case it trained on
 
-    # Fine-tuned again without saying how to treat label 2 (as the Slicer panel does): it stays a 3-class model.
-    again = _finetune("all", target_dataset, result.model_dir, tmp_path / "again")
+    # Fine-tuned again without saying how to treat label 2 (as the Slicer panel does): it stays a 3-class model,
+    # and trains on synthetic gliomas beside the target cases, which show no tumour, so as not to forget label 2.
+    again = _finetune("all", target_dataset, result.model_dir, tmp_path / "again", pathology_replay=1)
     card = model_io.read_card(again.model_dir)
     assert card["training"]["recipe"]["label2"] == "class" and card["labels"][-1] == "other_pathology"
+    replayed = [d for d in card["training"]["datasets"] if d["name"] == "pathology_replay"]
+    assert [(d["role"], d["cases"], d["phenotypes"]) for d in replayed] == [("source", 1, {"glioma": 1})]
     # ... while a 2-class source gives a 2-class model, as before.
     plain = model_io.read_card(_finetune("all", target_dataset, source_model, tmp_path / "plain").model_dir)
     assert plain["training"]["recipe"]["label2"] == "background" and plain["labels"] == ["background", "WMH"]
+
+
+def test_a_3_class_model_replays_synthetic_gliomas_only_where_nothing_else_shows_a_tumour():
+    from RadioWMHSegLib.choices import PATHOLOGY_REPLAY
+    from RadioWMHSegLib.errors import InputError
+    from RadioWMHSegLib.training.finetune import replay_cases
+
+    # The default: a 3-class model fine-tuned on the target alone would learn that label 2 never occurs.
+    assert replay_cases(None, "class", "all", ()) == PATHOLOGY_REPLAY["cases"] > 0
+    assert replay_cases(None, "class", "decoder", ()) == PATHOLOGY_REPLAY["cases"]
+    assert replay_cases(None, "class", "all", ["gliomas"]) == 0        # the caller's own source data does it
+    assert replay_cases(None, "background", "all", ()) == 0            # a 2-class model has no label 2 to keep
+    assert replay_cases(None, "class", "scratch", ()) == 0             # no weights kept, nothing to forget
+    assert replay_cases(0, "class", "all", ()) == 0 and replay_cases(3, "class", "all", ["x"]) == 3
+    with pytest.raises(InputError, match="label 2 as a class"):
+        replay_cases(4, "background", "all", ())
+    with pytest.raises(InputError, match="scratch"):
+        replay_cases(4, "class", "scratch", ())
+    with pytest.raises(InputError, match="must be 0"):
+        replay_cases(-1, "class", "all", ())
 
 
 def test_frozen_parts_stay_in_eval_mode_while_training():

@@ -2,7 +2,7 @@
 
 import math
 
-from ..choices import DEFAULT_STRATEGY, FINETUNE_DEFAULTS, STRATEGIES
+from ..choices import DEFAULT_STRATEGY, FINETUNE_DEFAULTS, PATHOLOGY_REPLAY, STRATEGIES
 from .pretrain import add_training_options, lr_default_text, training_options
 
 
@@ -25,6 +25,11 @@ def add_parser(subparsers, name):
                    help="source dataset(s) trained on together with the target, each dataset drawn equally often: "
                         "required by 'mixed'; with 'all', 'decoder' or 'last' they keep the source data in the "
                         "fine-tuning (e.g. synthetic gliomas, so a 3-class model keeps learning label 2)")
+    p.add_argument("--pathology-replay", type=int, default=None, metavar="N",
+                   help="synthetic treated gliomas (tumour, oedema, cavity as label 2) made into RUN_DIR/pathology_replay "
+                        "and trained on beside the target, so that a 3-class model does not forget tumour/oedema when "
+                        f"your cases show none (default: {PATHOLOGY_REPLAY['cases']} for a 3-class model when no --source "
+                        "is given, else 0; 0 leaves it out)")
     p.add_argument("--models-dir", help="where the fine-tuned model folder is written (default: the user's model folder)")
     p.add_argument("--name", help="model name (default: <source name>-<strategy>)")
     p.add_argument("--fold", type=int, metavar="N",
@@ -44,7 +49,7 @@ def run(args) -> int:
         options["fold"] = args.fold
     result = finetune(args.dataset, args.output, source_model=args.source_model, strategy=args.strategy,
                       source_datasets=args.source_datasets, models_dir=args.models_dir, model_name=args.name,
-                      **options)
+                      pathology_replay=args.pathology_replay, **options)
     if result.rank != 0:
         return 0  # under torchrun, rank 0 reports
     if result.model_dir is None:

@@ -240,7 +240,7 @@ def run_experiment(source_datasets, target_dataset, out_dir, n_train=EXPERIMENT_
         if not evaluation_path.exists():
             result = finetune(target_dataset, run_dir, source_model=pretrained, strategy=strategy,
                               # The strategies compared are the papers': only 'mixed' sees the source cases.
-                              source_datasets=source_datasets if strategy == "mixed" else (),
+                              source_datasets=source_datasets if strategy == "mixed" else (), pathology_replay=0,
                               models_dir=run_dir, lr=lr,
                               model_name=f"N{n}_{strategy}", first_cases=n, resume=True, device=torch_device,
                               **options)

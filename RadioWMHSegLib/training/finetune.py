@@ -8,7 +8,7 @@ run's TrainConfig (fine-tuning defaults from choices.FINETUNE_DEFAULTS) and trai
 from pathlib import Path
 
 from .. import model_io
-from ..choices import DEFAULT_STRATEGY, FINETUNE_DEFAULTS, STRATEGY_LR, TRAINING_DEFAULTS
+from ..choices import DEFAULT_STRATEGY, FINETUNE_DEFAULTS, PATHOLOGY_REPLAY, STRATEGY_LR, TRAINING_DEFAULTS
 from ..errors import InputError
 from .config import TrainConfig
 from .trainer import train
@@ -19,7 +19,7 @@ _FINETUNE_OWN = ("epochs", "steps_per_epoch", "val_cases", "patience")
 
 
 def finetune(target_dataset, run_dir, source_model=None, strategy=DEFAULT_STRATEGY, source_datasets=(), models_dir=None,
-             model_name=None, lr=None, progress=None, cancel=None, **options):
+             model_name=None, lr=None, progress=None, cancel=None, pathology_replay=None, **options):
     """Fine-tune a model on a target dataset with one strategy; returns the trainer's TrainResult.
 
     source_model None means the bundled model. The result is a NEW model folder under models_dir
@@ -28,7 +28,8 @@ def finetune(target_dataset, run_dir, source_model=None, strategy=DEFAULT_STRATE
     the source weights but keeps its architecture and trains on the target alone. With 'all', 'decoder'
     or 'last', source_datasets are trained on beside the target (each dataset drawn equally often), so
     the model keeps what they teach, e.g. a class the target cases never show. lr None: the strategy's
-    (choices.STRATEGY_LR).
+    (choices.STRATEGY_LR). pathology_replay: how many synthetic gliomas a 3-class model also trains on
+    (None: choices.PATHOLOGY_REPLAY when no source datasets are given, else none; 0: none).
     """
     check_strategy(strategy)
     source = Path(source_model) if source_model is not None else model_io.bundled_model_dir()
@@ -51,6 +52,9 @@ def finetune(target_dataset, run_dir, source_model=None, strategy=DEFAULT_STRATE
         options.setdefault(key, FINETUNE_DEFAULTS[key])
     if options.get("label2") is None:
         options["label2"] = source_label2(source_card)
+    replay = replay_cases(pathology_replay, options["label2"], strategy, source_datasets)
+    if replay:
+        source_datasets = [*source_datasets, pathology_replay_dataset(run_dir, replay)]
     config = TrainConfig(
         datasets=[str(target_dataset)], run_dir=str(run_dir),
         source_datasets=[str(p) for p in source_datasets],
@@ -69,6 +73,33 @@ def source_label2(source_card) -> str:
     if "other_pathology" in model_io.class_names(source_card):
         return "class"
     return TRAINING_DEFAULTS["label2"]
+
+
+def replay_cases(pathology_replay, label2, strategy, source_datasets) -> int:
+    """How many synthetic gliomas a fine-tuning also trains on, so that a 3-class model keeps label 2."""
+    if pathology_replay is None:  # the default: only where nothing else shows the network a tumour
+        keeps_weights = strategy not in ("scratch", "mixed")
+        return PATHOLOGY_REPLAY["cases"] if label2 == "class" and keeps_weights and not source_datasets else 0
+    n_cases = int(pathology_replay)
+    if n_cases < 0:
+        raise InputError(f"pathology replay {n_cases} must be 0 (none) or a number of synthetic glioma cases")
+    if n_cases and label2 != "class":
+        raise InputError("the pathology replay keeps a 3-class model's tumour/oedema output: it needs label 2 as a "
+                         "class (--label2 class, or a 3-class source model); give 0 to leave it out")
+    if n_cases and strategy == "scratch":
+        raise InputError("strategy 'scratch' trains on the target cases alone: leave out the pathology replay (0)")
+    return n_cases
+
+
+def pathology_replay_dataset(run_dir, n_cases) -> Path:
+    """RUN_DIR/pathology_replay: n_cases synthetic treated gliomas (tumour, oedema, cavity as label 2), made
+    once from a fixed seed; a resumed or repeated run reuses what is there."""
+    from ..synth import generate_cohort
+
+    folder = Path(run_dir) / "pathology_replay"
+    print(f"synthetic gliomas for the pathology replay ({n_cases} cases, about 3 s each): {folder}", flush=True)
+    return generate_cohort(folder, n_cases, "glioma", PATHOLOGY_REPLAY["seed"], progress=False,
+                           resume=folder.exists(), name="pathology_replay")
 
 
 def _default_val_cases(target_dataset) -> int:
