@@ -41,8 +41,8 @@ def test_the_bundled_model_finds_the_lesions_of_a_held_out_synthetic_flair(bundl
     assert 0.5 < predicted.sum() / truth.sum() < 2.0
     assert predicted[brain == 0].sum() < 100  # a few voxels at most outside the brain
     if prediction.pathology is not None:
-        # This brain has no tumour. Measured: version 4 calls 7.0 mL of it other pathology (version 3: 5.6 mL); a candidate
-        # that took this WMH for oedema (62 mL, Dice 0.47) was not shipped.
+        # This brain has no tumour. Measured: version 4 calls 7.0 mL of it other pathology (version 3: 5.6 mL);
+        # a candidate that took this WMH for oedema (62 mL, Dice 0.47) was not shipped.
         assert (prediction.pathology >= 0.5).sum() / 1000.0 < 15.0
 
 

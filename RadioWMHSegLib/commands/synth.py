@@ -27,8 +27,8 @@ def add_parser(subparsers, name):
                    "plexus, CSF flow artefacts, thin caps; painted into a share of the cases by default)")
     p.add_argument("--severity", type=float, nargs="+", metavar="S", default=None,
                    help="radiation-induced WMH severity, 0 (mild) to 1 (severe confluent): one value, or LOW HIGH "
-                   "drawn uniformly per case (default: drawn per case, mostly mild to moderate). With 'glioma' every case "
-                   "then has radiation WMH of that severity beside the tumour")
+                   "drawn uniformly per case (default: drawn per case, mostly mild to moderate). With 'glioma' every "
+                   "case then has radiation WMH of that severity beside the tumour; the 'ms' cases of a mix ignore it")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
     return p
