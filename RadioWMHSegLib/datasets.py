@@ -234,12 +234,16 @@ def add_case(dataset_dir, case_name, image, label, *, prediction=None, metadata=
 
 
 # ----------------------------------------------------------------------------------------------
-# Importers: public tumour datasets brought into the layout (FLAIR + whole-lesion mask as label 1)
+# Importers: public tumour datasets brought into the layout (FLAIR + whole-lesion mask as one label)
+
+# Label 1: the published recipe's source task (every FLAIR hyperintensity, tumour included, as one
+# class). Label 2: tumour / oedema / cavity as "other pathology", what a three-class model learns.
+TUMOUR_LABELS = (LABELS["WMH"], LABELS["other_pathology"])
 
 
-def _binary_label(label: sitk.Image) -> sitk.Image:
-    """Every tumour sub-label (necrosis, oedema, enhancing) as one FLAIR-hyperintense region = 1."""
-    return sitk.Cast(label > 0, sitk.sitkUInt8)
+def _binary_label(label: sitk.Image, value: int) -> sitk.Image:
+    """Every tumour sub-label (necrosis, oedema, enhancing) as one FLAIR-hyperintense region = value."""
+    return sitk.Cast(label > 0, sitk.sitkUInt8) * value
 
 
 def _flair_channel(image: sitk.Image, channel: int, path: Path) -> sitk.Image:
@@ -256,22 +260,30 @@ def _flair_channel(image: sitk.Image, channel: int, path: Path) -> sitk.Image:
     return sitk.Cast(image, sitk.sitkFloat32)
 
 
-def _start_import(output_dir, name, description, resume) -> tuple:
+def _start_import(output_dir, name, description, resume, tumour_label) -> tuple:
     output_dir = Path(output_dir)
+    if tumour_label not in TUMOUR_LABELS:
+        raise DatasetError(f"tumour label {tumour_label!r} is not one of {TUMOUR_LABELS}: use 1 (source "
+                           "hyperintensity) or 2 (other pathology, for a three-class model)")
     if (output_dir / DATASET_JSON).exists():
         if not resume:
             raise DatasetError(f"{output_dir} already holds a dataset: choose a new output folder, or resume to add the missing cases")
         data = read_dataset_json(output_dir)
+        written = data.get("tumour_label", LABELS["WMH"])  # a dataset older than the option wrote label 1
+        if written != tumour_label:
+            raise DatasetError(f"{output_dir} was imported with the tumour as label {written}: resume with the same "
+                               f"label, or import into a new folder for label {tumour_label}")
     else:
         if output_dir.exists() and any(output_dir.iterdir()):
             raise DatasetError(f"{output_dir} is not empty: choose a new or empty output folder")
-        create_dataset(output_dir, name, space="native", skull_stripped=True, description=description)
+        create_dataset(output_dir, name, space="native", skull_stripped=True, description=description,
+                       extra={"tumour_label": tumour_label})
         data = read_dataset_json(output_dir)
     return output_dir, data
 
 
-def _import_pairs(pairs, output_dir, name, description, resume, progress, read_image) -> Path:
-    output_dir, data = _start_import(output_dir, name, description, resume)
+def _import_pairs(pairs, output_dir, name, description, resume, progress, read_image, tumour_label) -> Path:
+    output_dir, data = _start_import(output_dir, name, description, resume, tumour_label)
     done = {e.get("case") for e in data["training"]}
     iterator = pairs
     if progress:
@@ -291,7 +303,7 @@ def _import_pairs(pairs, output_dir, name, description, resume, progress, read_i
         if problem:
             raise DatasetError(f"case {case_name}: FLAIR and segmentation have different geometry ({problem}): "
                                "check the source files")
-        entry = write_case_files(output_dir, case_name, image, _binary_label(label), overwrite=resume)
+        entry = write_case_files(output_dir, case_name, image, _binary_label(label, tumour_label), overwrite=resume)
         entry["source_image"] = str(image_path)
         data["training"].append(entry)
         write_dataset_json(output_dir, data)
@@ -312,10 +324,10 @@ def _brats_pairs(brats_dir: Path) -> list:
     return pairs
 
 
-def import_brats(brats_dir, output_dir, *, resume=False, progress=True) -> Path:
+def import_brats(brats_dir, output_dir, *, resume=False, progress=True, tumour_label=1) -> Path:
     """BraTS 2018-2020 (<case>_flair/_seg.nii.gz) or 2023 (<case>-t2f/-seg.nii.gz) folders into the
-    layout: FLAIR as the image, every tumour label (> 0) as label 1. Cases without a segmentation
-    (validation sets) are skipped."""
+    layout: FLAIR as the image, every tumour label (> 0) as `tumour_label` (1 or 2, TUMOUR_LABELS).
+    Cases without a segmentation (validation sets) are skipped."""
     brats_dir = Path(brats_dir)
     if not brats_dir.is_dir():
         raise DatasetError(f"BraTS folder {brats_dir} does not exist: give the extracted training-data folder")
@@ -326,13 +338,14 @@ def import_brats(brats_dir, output_dir, *, resume=False, progress=True) -> Path:
     names = [p[0] for p in pairs]
     if len(set(names)) != len(names):
         raise DatasetError(f"two BraTS case folders under {brats_dir} share a name: import them separately")
-    return _import_pairs(pairs, output_dir, "BraTS", f"BraTS FLAIR + whole tumour (label 1) from {brats_dir}",
-                         resume, progress, lambda p: sitk.Cast(sitk.ReadImage(str(p)), sitk.sitkFloat32))
+    description = f"BraTS FLAIR + whole tumour (label {tumour_label}) from {brats_dir}"
+    return _import_pairs(pairs, output_dir, "BraTS", description, resume, progress,
+                         lambda p: sitk.Cast(sitk.ReadImage(str(p)), sitk.sitkFloat32), tumour_label)
 
 
-def import_msd(task_dir, output_dir, *, resume=False, progress=True) -> Path:
+def import_msd(task_dir, output_dir, *, resume=False, progress=True, tumour_label=1) -> Path:
     """Medical Segmentation Decathlon Task01_BrainTumour into the layout: channel 0 (FLAIR) of the
-    4D imagesTr/BRATS_xxx.nii.gz as the image, labelsTr/BRATS_xxx.nii.gz > 0 as label 1."""
+    4D imagesTr/BRATS_xxx.nii.gz as the image, labelsTr/BRATS_xxx.nii.gz > 0 as `tumour_label` (1 or 2)."""
     task_dir = Path(task_dir)
     images_dir, labels_dir = task_dir / "imagesTr", task_dir / "labelsTr"
     if not images_dir.is_dir() or not labels_dir.is_dir():
@@ -348,5 +361,5 @@ def import_msd(task_dir, output_dir, *, resume=False, progress=True) -> Path:
         raise DatasetError(f"no image/label pairs with the same name in {images_dir} and {labels_dir}: "
                            "give the extracted Task01_BrainTumour folder")
     return _import_pairs(pairs, output_dir, "MSD_Task01_BrainTumour",
-                         f"MSD Task01 FLAIR (channel 0) + whole tumour (label 1) from {task_dir}",
-                         resume, progress, lambda p: _flair_channel(sitk.ReadImage(str(p)), 0, p))
+                         f"MSD Task01 FLAIR (channel 0) + whole tumour (label {tumour_label}) from {task_dir}",
+                         resume, progress, lambda p: _flair_channel(sitk.ReadImage(str(p)), 0, p), tumour_label)

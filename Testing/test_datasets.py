@@ -172,6 +172,20 @@ def test_import_msd_takes_flair_channel(tmp_path):
         import_msd(tmp_path, tmp_path / "out2", progress=False)
 
 
+def test_import_can_write_the_tumour_as_other_pathology_and_resumes_only_with_that_label(tmp_path):
+    task = _fake_msd(tmp_path / "task", n=2)
+    out = import_msd(task, tmp_path / "out", progress=False, tumour_label=2)
+    label = sitk.GetArrayFromImage(sitk.ReadImage(str(load_dataset(out).cases[0].label_path)))
+    assert set(np.unique(label)) == {0, 2} and (label == 2).sum() == 13
+    assert json.loads((out / "dataset.json").read_text(encoding="utf-8"))["tumour_label"] == 2
+    # Resuming with the other label would mix the two meanings in one dataset.
+    with pytest.raises(DatasetError, match="imported with the tumour as label 2"):
+        import_msd(task, out, resume=True, progress=False)
+    with pytest.raises(DatasetError, match="is not one of"):
+        import_brats(_fake_brats(tmp_path / "brats"), tmp_path / "out3", progress=False, tumour_label=3)
+    assert not (tmp_path / "out3").exists()
+
+
 def test_import_resume_adds_only_missing_cases(tmp_path):
     task = _fake_msd(tmp_path / "task", n=3)
     out = tmp_path / "out"
@@ -187,5 +201,9 @@ def test_import_commands(tmp_path, capsys):
     assert main(["import-brats", str(_fake_brats(tmp_path / "b")), "-o", str(tmp_path / "ob"), "--quiet"]) == 0
     assert main(["import-msd", str(_fake_msd(tmp_path / "m")), "-o", str(tmp_path / "om"), "--quiet"]) == 0
     assert "imported 2 MSD cases" in capsys.readouterr().out
+    assert main(["import-brats", str(tmp_path / "b"), "-o", str(tmp_path / "ob2"), "--quiet", "--tumour-as-pathology"]) == 0
+    assert "tumour = label 2" in capsys.readouterr().out
+    label = sitk.GetArrayFromImage(sitk.ReadImage(str(load_dataset(tmp_path / "ob2").cases[0].label_path)))
+    assert set(np.unique(label)) == {0, 2}
     assert main(["import-msd", str(tmp_path / "nothing"), "-o", str(tmp_path / "on"), "--quiet"]) == 1
     assert "error:" in capsys.readouterr().err

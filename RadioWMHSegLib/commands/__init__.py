@@ -1,1 +1,2 @@
-"""One module per `radiowmhseg` subcommand: add_parser(subparsers, name) sets args.run = run."""
+"""One module per `radiowmhseg` subcommand (the two tumour importers share one): add_parser(subparsers, name)
+sets args.run = run."""
