@@ -17,7 +17,7 @@ IMPORTERS = {
 
 
 def add_parser(subparsers, name):
-    importer, _, help_text, description, source_help = IMPORTERS[name]
+    importer, what, help_text, description, source_help = IMPORTERS[name]
     p = subparsers.add_parser(name, help=help_text, description=description)
     p.add_argument("source", metavar="SRC", help=source_help)
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="new (or empty) dataset folder")
@@ -26,7 +26,7 @@ def add_parser(subparsers, name):
     p.add_argument("--tumour-as-pathology", action="store_true",
                    help="write the tumour as label 2 (tumour / oedema / cavity, not WMH), the class a three-class "
                         "model learns, instead of label 1 (the published recipe's source hyperintensity)")
-    p.set_defaults(run=run, importer=importer)
+    p.set_defaults(run=run, importer=importer, what=what)
     return p
 
 
@@ -36,7 +36,6 @@ def run(args) -> int:
     tumour_label = datasets.LABELS["other_pathology" if args.tumour_as_pathology else "WMH"]
     path = getattr(datasets, args.importer)(args.source, args.output, resume=args.resume, progress=not args.quiet,
                                              tumour_label=tumour_label)
-    what = next(v[1] for v in IMPORTERS.values() if v[0] == args.importer)
     cases = len(datasets.load_dataset(path, check_geometry=False).cases)
-    print(f"imported {cases} {what} cases into {path} (tumour = label {tumour_label})")
+    print(f"imported {cases} {args.what} cases into {path} (tumour = label {tumour_label})")
     return 0
