@@ -201,7 +201,8 @@ def test_import_commands(tmp_path, capsys):
     assert main(["import-brats", str(_fake_brats(tmp_path / "b")), "-o", str(tmp_path / "ob"), "--quiet"]) == 0
     assert main(["import-msd", str(_fake_msd(tmp_path / "m")), "-o", str(tmp_path / "om"), "--quiet"]) == 0
     assert "imported 2 MSD cases" in capsys.readouterr().out
-    as_pathology = ["import-brats", str(tmp_path / "b"), "-o", str(tmp_path / "ob2"), "--quiet", "--tumour-as-pathology"]
+    as_pathology = ["import-brats", str(tmp_path / "b"), "-o", str(tmp_path / "ob2"), "--quiet",
+                    "--tumour-as-pathology"]
     assert main(as_pathology) == 0
     assert "tumour = label 2" in capsys.readouterr().out
     label = sitk.GetArrayFromImage(sitk.ReadImage(str(load_dataset(tmp_path / "ob2").cases[0].label_path)))

@@ -29,7 +29,8 @@ def add_parser(subparsers, name):
                    help="synthetic treated gliomas (tumour, oedema, cavity as label 2) made into "
                         "RUN_DIR/pathology_replay and trained on beside the target, so that a 3-class model does not "
                         "forget tumour/oedema when your cases show none (default: "
-                        f"{PATHOLOGY_REPLAY['cases']} for a 3-class model when no --source is given, else 0; 0 leaves it out)")
+                        f"{PATHOLOGY_REPLAY['cases']} for a 3-class model when no --source is given, else 0; "
+                        "0 leaves it out)")
     p.add_argument("--models-dir", help="where the fine-tuned model folder is written (default: the user's model folder)")
     p.add_argument("--name", help="model name (default: <source name>-<strategy>)")
     p.add_argument("--fold", type=int, metavar="N",

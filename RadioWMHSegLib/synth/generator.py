@@ -58,9 +58,9 @@ def generate_case(seed, phenotype, *, skull=False, thick_slice_probability=0.3, 
                   severity=None, grid=None, hard_negatives=True) -> tuple:
     """One synthetic FLAIR: (image float32, label uint8 {0,1,2}, metadata dict) on `grid` (default the
     crop grid). severity (0 mild .. 1 severe) applies to the radiation WMH of 'radiation' and 'glioma' ('ms'
-    ignores it); lesion_bank (a folder of MNI lesion masks) to 'ms'. skull=True keeps a whole head around the brain (give a grid with room for
-    it, e.g. anatomy.padded_crop_grid()). hard_negatives: paint normal bright structures that are
-    not WMH (synth/mimics.py)."""
+    ignores it); lesion_bank (a folder of MNI lesion masks) to 'ms'. skull=True keeps a whole head around
+    the brain (give a grid with room for it, e.g. anatomy.padded_crop_grid()). hard_negatives: paint
+    normal bright structures that are not WMH (synth/mimics.py)."""
     image, label, _, metadata = generate_case_with_brain(
         seed, phenotype, skull=skull, thick_slice_probability=thick_slice_probability,
         lesion_bank=lesion_bank, severity=severity, grid=grid, hard_negatives=hard_negatives)
