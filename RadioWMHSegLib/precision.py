@@ -1,7 +1,7 @@
 """Choice of arithmetic precision (fp32 or bf16 autocast) by what this machine really computes fast.
 
 bf16 autocast is about 2.8x faster than fp32 on a CPU with native bf16 (AMX, AVX-512 BF16) and
-~58x slower on one with AVX2 alone, where bf16 is emulated. CPU flags are an unreliable proxy (VMs
+~58x slower on one with AVX2 alone, where bf16 is emulated. On a GPU 'auto' is fp32 (measured faster there). CPU flags are an unreliable proxy (VMs
 hide or fake them), so 'auto' times one small 3D convolution step in both precisions, once per
 machine and torch version, and keeps the answer in $RADIOWMHSEG_HOME/precision.json.
 """
@@ -94,5 +94,7 @@ def resolve_precision(precision, device) -> str:
     if precision != "auto":
         return precision
     if device_type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        # On an H100 bf16 was slower than fp32 for this small network (training step 0.022 s vs 0.016 s,
+        # whole crop with TTA 0.22 s vs 0.20 s) and moved P(WMH) 17-43x more (docs/bench_cuda.json).
+        return "fp32"
     return cpu_precision()

@@ -29,5 +29,3 @@ def test_prediction_is_deterministic_and_any_shape_is_accepted():
     assert np.all((first >= 0) & (first <= 1))
     with_flips = predict_probability(net, array, tta=True)
     assert with_flips.shape == array.shape
-    windowed = predict_probability(net, array, roi_size=(16, 16, 16))
-    assert windowed.shape == array.shape

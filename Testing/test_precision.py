@@ -1,4 +1,4 @@
-"""'auto' precision picks by what this machine computes fast, measured once and cached."""
+"""'auto' precision: on the CPU by what it computes fast, measured once and cached; fp32 on a GPU."""
 
 import json
 
@@ -48,3 +48,14 @@ def test_real_measurement_returns_a_choice():
     measured = precision.measure_cpu_precision()
     assert measured["choice"] in ("fp32", "bf16")
     assert measured["fp32_s"] > 0 and measured["bf16_s"] > 0
+
+
+def test_auto_on_a_gpu_is_fp32_even_where_bf16_is_supported(monkeypatch):
+    import torch
+
+    calls = []
+    monkeypatch.setattr(precision, "_seconds_per_step", _fake_timer(2.8, 1.0, calls))
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
+    assert precision.resolve_precision("auto", torch.device("cuda")) == "fp32"
+    assert precision.resolve_precision("bf16", torch.device("cuda")) == "bf16"  # asked for: given
+    assert calls == []  # the CPU's timing says nothing about a GPU
