@@ -1,9 +1,10 @@
 """Choice of arithmetic precision (fp32 or bf16 autocast) by what this machine really computes fast.
 
 bf16 autocast is about 2.8x faster than fp32 on a CPU with native bf16 (AMX, AVX-512 BF16) and
-~58x slower on one with AVX2 alone, where bf16 is emulated. On a GPU 'auto' is fp32 (measured faster there). CPU flags are an unreliable proxy (VMs
-hide or fake them), so 'auto' times one small 3D convolution step in both precisions, once per
-machine and torch version, and keeps the answer in $RADIOWMHSEG_HOME/precision.json.
+~58x slower on one with AVX2 alone, where bf16 is emulated. CPU flags are an unreliable proxy (VMs
+hide or fake them), so on the CPU 'auto' times one small 3D convolution step in both precisions, once
+per machine and torch version, and keeps the answer in $RADIOWMHSEG_HOME/precision.json. On a GPU
+'auto' is fp32: measured faster there for this network (resolve_precision).
 """
 
 import json
