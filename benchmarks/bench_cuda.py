@@ -71,7 +71,10 @@ def compare_inference(path, repeats) -> dict:
     from RadioWMHSegLib.inference import predict
     from RadioWMHSegLib.model_io import load_model
 
-    image = np.load(path)["image"].astype(np.float32)
+    with np.load(path) as arrays:
+        if "image" not in arrays.files:
+            sys.exit(f"{path} holds no 'image' array: give a training cache, <dataset>/preprocessed/<case>.npz")
+        image = arrays["image"].astype(np.float32)
     cpu_net = load_model(device="cpu").net
     gpu_net = load_model(device="cuda").net
     nothing = lambda: None  # noqa: E731 - the CPU needs no synchronisation
