@@ -24,6 +24,14 @@ DEFAULT_MIN_LESION_MM3 = 10.0
 # and the fold-wise choice beat the old defaults on every held-out case (docs/experiment.md).
 DEFAULT_TTA = True
 MAX_MIN_LESION_MM3 = 1000.0
+# 3-class models: around each other-pathology region whose mask is >= 5 mL (a tumour, its oedema, a cavity),
+# WMH is not called within 4 mm of the mask, nor where P(other pathology) >= 0.3 in the region's connected
+# surroundings. The network's mask stops short of the tumour's true border, and the rim it leaves is what it
+# called WMH; smaller specks of the mask on WMH-only scans sit inside WMH and get no rim. Chosen on validation
+# cases (docs/model.md, "WMH kept off the tumour's rim"; benchmarks/choose_pathology_rim.py).
+WMH_EXCLUSION_PATHOLOGY_P = 0.3
+WMH_EXCLUSION_MARGIN_MM = 4.0
+WMH_EXCLUSION_MIN_REGION_ML = 5.0
 # Per-case uncertainty scores (uncertainty.py, docs/uncertainty.md); `radiowmhseg rank --by` picks one.
 UNCERTAINTY_SCORES = ("uncertain_volume_ml", "uncertain_fraction", "mean_in_wmh")
 DEFAULT_UNCERTAINTY_SCORE = "uncertain_volume_ml"

@@ -14,15 +14,48 @@ from pathlib import Path
 import SimpleITK as sitk
 
 from . import safe_write
-from .choices import DEFAULT_MIN_LESION_MM3, DEFAULT_THRESHOLD, DEFAULT_TTA
+from .choices import (DEFAULT_MIN_LESION_MM3, DEFAULT_THRESHOLD, DEFAULT_TTA, WMH_EXCLUSION_MARGIN_MM,
+                      WMH_EXCLUSION_MIN_REGION_ML, WMH_EXCLUSION_PATHOLOGY_P)
 from .errors import CancelledError, InputError, RadioWMHSegError
 from .output_paths import OUTPUT_KINDS, _file_state, _outputs_report, check_output_paths, check_same_grid  # noqa: F401
 
 log = logging.getLogger(__name__)
 
 # A voxel is other pathology (label 2, 3-class models) where P(other pathology) >= 0.5: then no other
-# class can be more likely. WMH is never called there, whatever the WMH threshold.
+# class can be more likely. WMH is never called there, whatever the WMH threshold, nor on its rim
+# (exclude_pathology_rim).
 PATHOLOGY_THRESHOLD = 0.5
+
+
+def exclude_pathology_rim(wmh_mask: sitk.Image, pathology_probability: sitk.Image, pathology_mask: sitk.Image,
+                          min_probability=WMH_EXCLUSION_PATHOLOGY_P, margin_mm=WMH_EXCLUSION_MARGIN_MM,
+                          min_region_ml=WMH_EXCLUSION_MIN_REGION_ML) -> sitk.Image:
+    """The WMH mask less the other-pathology mask and, around each pathology region of at least
+    min_region_ml, less its rim: every voxel within margin_mm (physical distance) of the region's mask, and
+    the region's connected part where P(other pathology) >= min_probability. The defaults are chosen
+    (choices.py says why); smaller specks of the mask get no rim, as those on WMH-only scans sit inside WMH."""
+    import numpy as np
+
+    pathology = sitk.GetArrayFromImage(pathology_mask) > 0
+    voxel_ml = float(np.prod(pathology_mask.GetSpacing())) / 1000.0
+    # Regions: the connected parts of P >= min_probability; each counts by the volume of its mask voxels.
+    regions = sitk.GetArrayFromImage(sitk.ConnectedComponent(
+        sitk.Cast(pathology_probability >= min_probability, sitk.sitkUInt8) | pathology_mask, True))
+    core_ml = np.bincount(regions[pathology], minlength=int(regions.max()) + 1) * voxel_ml
+    qualifying = np.flatnonzero(core_ml >= min_region_ml)
+    large = np.isin(regions, qualifying[qualifying > 0])
+    core = large & pathology
+    excluded = pathology | large
+    if core.any():
+        core_image = sitk.GetImageFromArray(core.astype(np.uint8))
+        core_image.CopyInformation(pathology_mask)
+        # Distance from each voxel to the nearest core voxel, in mm on the image's own spacing.
+        distance = sitk.GetArrayFromImage(sitk.SignedMaurerDistanceMap(
+            core_image, insideIsPositive=False, squaredDistance=False, useImageSpacing=True))
+        excluded |= distance <= margin_mm
+    keep = sitk.GetImageFromArray((~excluded).astype(np.uint8))
+    keep.CopyInformation(wmh_mask)
+    return sitk.Cast(wmh_mask * keep, sitk.sitkUInt8)
 
 
 @dataclass
@@ -57,7 +90,7 @@ def segment_image(image, *, skull_stripped=False, model=None, device="auto", thr
 
     model: None (bundled model), a model folder, or a model_io.LoadedModel.
     uncertainty: also give result.uncertainty and its score (predicts with the TTA flips, as tta=True).
-    A 3-class model also gives result.pathology_mask (label 2), where WMH is never called.
+    A 3-class model also gives result.pathology_mask (label 2), where WMH is never called, nor on its rim.
     progress: callable(fraction, message); cancel: callable returning True to stop between stages.
     """
     from .device import resolve_device
@@ -122,8 +155,9 @@ def segment_preprocessed(case, loaded, torch_device, *, precision="fp32", thresh
     raw_mask = sitk.Cast(probability >= threshold, sitk.sitkUInt8)
     pathology_mask = None
     if prediction.pathology is not None:
-        pathology_mask = sitk.Cast(on_input_grid(prediction.pathology) >= PATHOLOGY_THRESHOLD, sitk.sitkUInt8)
-        raw_mask = sitk.Mask(raw_mask, pathology_mask, maskingValue=1, outsideValue=0)
+        pathology_probability = on_input_grid(prediction.pathology)
+        pathology_mask = sitk.Cast(pathology_probability >= PATHOLOGY_THRESHOLD, sitk.sitkUInt8)
+        raw_mask = exclude_pathology_rim(raw_mask, pathology_probability, pathology_mask)
     mask = remove_small_lesions(raw_mask, min_lesion_mm3)
     stats = compute_lesion_stats(mask, min_lesion_mm3=min_lesion_mm3)
     uncertainty_map = score = None
@@ -140,7 +174,11 @@ def segment_preprocessed(case, loaded, torch_device, *, precision="fp32", thresh
             {"stage": "network", "parameters": {"tta": tta, "precision": precision, "uncertainty": bool(uncertainty)},
              "seconds": round(network_seconds, 2)},
             {"stage": "map_back_and_threshold",
-             "parameters": {"threshold": threshold, "min_lesion_mm3": min_lesion_mm3},
+             "parameters": {"threshold": threshold, "min_lesion_mm3": min_lesion_mm3,
+                            **({"wmh_excluded_where_p_pathology_at_least": WMH_EXCLUSION_PATHOLOGY_P,
+                                "wmh_excluded_within_mm_of_pathology": WMH_EXCLUSION_MARGIN_MM,
+                                "wmh_exclusion_around_pathology_regions_of_ml": WMH_EXCLUSION_MIN_REGION_ML}
+                               if pathology_mask is not None else {})},
              "seconds": round(back_seconds, 2)},
         ],
         "device": describe_device(torch_device),
