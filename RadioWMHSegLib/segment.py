@@ -278,7 +278,9 @@ def _write_outputs(result, outputs: dict, image, input_path, reference_image, ov
 def _write_png(result, image, path, input_path, reference_image, overwrite):
     from .overlay_png import save_overlay_png
 
-    extra = {"reference": reference_image} if reference_image is not None else None
+    extra = {"reference": reference_image} if reference_image is not None else {}
+    if result.pathology_mask is not None:  # the report shows what was kept out of the WMH count
+        extra["tumour / oedema, not WMH"] = result.pathology_mask
     save_overlay_png(image, result.mask, path, title=f"{Path(str(input_path)).name}: WMH "
                      f"{result.stats.total_volume_ml:.1f} mL, {result.stats.count} lesions",
                      extra_masks=extra, overwrite=overwrite)

@@ -189,6 +189,27 @@ def test_segment_writes_the_pathology_mask_and_its_volume_or_refuses_before_any_
     assert not (tmp_path / "b.nii.gz").exists()
 
 
+def test_the_png_report_outlines_the_pathology_beside_the_wmh(tmp_path, monkeypatch):
+    from RadioWMHSegLib import overlay_png
+
+    drawn = {}
+    real_save = overlay_png.save_overlay_png
+
+    def spy(image, mask, path, **options):
+        drawn.update(options.get("extra_masks") or {})
+        return real_save(image, mask, path, **options)
+
+    monkeypatch.setattr(overlay_png, "save_overlay_png", spy)
+    image, _ = add_bright_blob(flair_like_template(), (97, 120, 100), radius_mm=16.0)
+    flair = tmp_path / "case.nii.gz"
+    sitk.WriteImage(to_native(image, native_grid(size=(70, 80, 64), spacing=(2.4, 2.4, 2.6))), str(flair))
+    result = segment(flair, tmp_path / "wmh.nii.gz", png=tmp_path / "report.png", skull_stripped=True,
+                     model=three_class_model(), device="cpu")
+    outlined = sitk.GetArrayFromImage(drawn["tumour / oedema, not WMH"])
+    assert outlined.sum() > 0 and np.array_equal(outlined, sitk.GetArrayFromImage(result.pathology_mask))
+    assert (tmp_path / "report.png").stat().st_size > 1000
+
+
 def test_the_command_line_refuses_a_pathology_mask_of_a_two_class_model_in_one_line(tmp_path, two_blobs):
     flair = tmp_path / "case.nii.gz"
     sitk.WriteImage(two_blobs, str(flair))
