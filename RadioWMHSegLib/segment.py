@@ -58,6 +58,29 @@ def exclude_pathology_rim(wmh_mask: sitk.Image, pathology_probability: sitk.Imag
     return sitk.Cast(wmh_mask * keep, sitk.sitkUInt8)
 
 
+def on_input_grid(case, crop_array) -> sitk.Image:
+    """A network-crop map of a preprocessed case, back on the input's grid (linear), zero outside the brain."""
+    # The probability map too is cut to the brain: interpolation back to a coarse native grid would
+    # otherwise smear it onto the skull.
+    crop_array = crop_array * (case.brain_mask_crop > 0)
+    inside = sitk.Cast(case.brain_mask_native > 0, sitk.sitkUInt8)
+    return sitk.Mask(sitk.Cast(case.to_native(crop_array, sitk.sitkLinear), sitk.sitkFloat32), inside)
+
+
+def masks_from_probabilities(probability, pathology_probability, threshold, min_lesion_mm3, **rim):
+    """(WMH mask, other-pathology mask or None) from P(WMH) and, for a 3-class model, P(other pathology),
+    both on one grid: the threshold, the pathology and its rim kept out (rim: exclude_pathology_rim's
+    options, its defaults unless given), lesions under min_lesion_mm3 dropped."""
+    from .lesion_stats import remove_small_lesions
+
+    raw_mask = sitk.Cast(probability >= threshold, sitk.sitkUInt8)
+    pathology_mask = None
+    if pathology_probability is not None:
+        pathology_mask = sitk.Cast(pathology_probability >= PATHOLOGY_THRESHOLD, sitk.sitkUInt8)
+        raw_mask = exclude_pathology_rim(raw_mask, pathology_probability, pathology_mask, **rim)
+    return remove_small_lesions(raw_mask, min_lesion_mm3), pathology_mask
+
+
 @dataclass
 class SegmentationResult:
     mask: sitk.Image  # uint8 {0, 1} on the input grid
@@ -129,7 +152,7 @@ def segment_preprocessed(case, loaded, torch_device, *, precision="fp32", thresh
     """
     from .device import describe_device
     from .inference import predict
-    from .lesion_stats import compute_lesion_stats, remove_small_lesions
+    from .lesion_stats import compute_lesion_stats
 
     started = time.perf_counter() if started is None else started
     report = progress or (lambda fraction, message="": None)
@@ -143,28 +166,15 @@ def segment_preprocessed(case, loaded, torch_device, *, precision="fp32", thresh
 
     report(0.9, "mapping the result back to the input grid")
     t0 = time.perf_counter()
-    # WMH only inside the brain, whatever the network says: the probability map too, since
-    # interpolation back to a coarse native grid would otherwise smear it onto the skull.
-    inside = sitk.Cast(case.brain_mask_native > 0, sitk.sitkUInt8)
-
-    def on_input_grid(crop_array):
-        crop_array = crop_array * (case.brain_mask_crop > 0)
-        return sitk.Mask(sitk.Cast(case.to_native(crop_array, sitk.sitkLinear), sitk.sitkFloat32), inside)
-
-    probability = on_input_grid(prediction.wmh)
-    raw_mask = sitk.Cast(probability >= threshold, sitk.sitkUInt8)
-    pathology_mask = None
-    if prediction.pathology is not None:
-        pathology_probability = on_input_grid(prediction.pathology)
-        pathology_mask = sitk.Cast(pathology_probability >= PATHOLOGY_THRESHOLD, sitk.sitkUInt8)
-        raw_mask = exclude_pathology_rim(raw_mask, pathology_probability, pathology_mask)
-    mask = remove_small_lesions(raw_mask, min_lesion_mm3)
+    probability = on_input_grid(case, prediction.wmh)
+    pathology_probability = None if prediction.pathology is None else on_input_grid(case, prediction.pathology)
+    mask, pathology_mask = masks_from_probabilities(probability, pathology_probability, threshold, min_lesion_mm3)
     stats = compute_lesion_stats(mask, min_lesion_mm3=min_lesion_mm3)
     uncertainty_map = score = None
     if uncertainty:
         from .uncertainty import summarise
 
-        uncertainty_map = on_input_grid(prediction.uncertainty)
+        uncertainty_map = on_input_grid(case, prediction.uncertainty)
         score = summarise(uncertainty_map, mask)
     back_seconds = time.perf_counter() - t0
 

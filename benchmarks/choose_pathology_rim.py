@@ -43,7 +43,7 @@ ALLOWED_LOSS = {"glioma_dice_outside": 0.01, "rad_dice_outside": 0.005, "real_di
 
 
 def predict_case(loaded, case, skull_stripped, target):
-    """P(WMH), P(other pathology) and the labels on the case's grid, as segment_preprocessed computes them."""
+    """P(WMH), P(other pathology) and the labels on the case's grid, as segment_image computes them."""
     import numpy as np
     import SimpleITK as sitk
     import torch
@@ -51,20 +51,15 @@ def predict_case(loaded, case, skull_stripped, target):
     from RadioWMHSegLib.image_io import read_flair, read_label
     from RadioWMHSegLib.inference import predict
     from RadioWMHSegLib.preprocessing.pipeline import preprocess
+    from RadioWMHSegLib.segment import on_input_grid
 
     device = torch.device("cpu")
     prepared = preprocess(read_flair(case.image_path), skull_stripped=skull_stripped, device=device)
     prediction = predict(loaded.net, prepared.network_input, device, tta=True)
-    inside = sitk.Cast(prepared.brain_mask_native > 0, sitk.sitkUInt8)
-
-    def on_grid(array):
-        array = array * (prepared.brain_mask_crop > 0)
-        return sitk.GetArrayFromImage(sitk.Mask(sitk.Cast(prepared.to_native(array, sitk.sitkLinear),
-                                                          sitk.sitkFloat32), inside))
-
+    wmh, pathology = (sitk.GetArrayFromImage(on_input_grid(prepared, crop))
+                      for crop in (prediction.wmh, prediction.pathology))
     label = read_label(case.label_path)
-    np.savez_compressed(target, wmh=on_grid(prediction.wmh).astype(np.float16),
-                        path=on_grid(prediction.pathology).astype(np.float16),
+    np.savez_compressed(target, wmh=wmh.astype(np.float16), path=pathology.astype(np.float16),
                         label=sitk.GetArrayFromImage(label).astype(np.uint8), spacing=np.array(label.GetSpacing()))
 
 
@@ -76,9 +71,6 @@ class CaseScorer:
         import SimpleITK as sitk
         from scipy import ndimage
 
-        from RadioWMHSegLib.choices import DEFAULT_THRESHOLD
-        from RadioWMHSegLib.segment import PATHOLOGY_THRESHOLD
-
         self.spacing = tuple(float(s) for s in saved["spacing"])
 
         def image(array):
@@ -86,10 +78,8 @@ class CaseScorer:
             result.SetSpacing(self.spacing)
             return result
 
-        wmh_p, path_p, label = saved["wmh"].astype(np.float32), saved["path"].astype(np.float32), saved["label"]
-        self.raw = image((wmh_p >= DEFAULT_THRESHOLD).astype(np.uint8))
-        self.path_p = image(path_p)
-        self.path_mask = image((path_p >= PATHOLOGY_THRESHOLD).astype(np.uint8))
+        self.wmh_p, self.path_p = image(saved["wmh"].astype(np.float32)), image(saved["path"].astype(np.float32))
+        label = saved["label"]
         self.pathology = label == 2
         self.truth = (label == 1) & ~self.pathology
         self.near = None
@@ -102,14 +92,13 @@ class CaseScorer:
     def score(self, p, m, v) -> dict:
         import SimpleITK as sitk
 
-        from RadioWMHSegLib.choices import DEFAULT_MIN_LESION_MM3
-        from RadioWMHSegLib.lesion_stats import remove_small_lesions
+        from RadioWMHSegLib.choices import DEFAULT_MIN_LESION_MM3, DEFAULT_THRESHOLD
         from RadioWMHSegLib.metrics import dice
-        from RadioWMHSegLib.segment import exclude_pathology_rim
+        from RadioWMHSegLib.segment import masks_from_probabilities
 
-        rimmed = exclude_pathology_rim(self.raw, self.path_p, self.path_mask, min_probability=p, margin_mm=m,
-                                       min_region_ml=v)
-        pred = sitk.GetArrayFromImage(remove_small_lesions(rimmed, DEFAULT_MIN_LESION_MM3)) > 0
+        mask, _ = masks_from_probabilities(self.wmh_p, self.path_p, DEFAULT_THRESHOLD, DEFAULT_MIN_LESION_MM3,
+                                           min_probability=p, margin_mm=m, min_region_ml=v)
+        pred = sitk.GetArrayFromImage(mask) > 0
         pathology, truth, near = self.pathology, self.truth, self.near
         return {"called": float((pred & pathology).sum() / pathology.sum()) if pathology.any() else None,
                 "dice_outside": float(dice(pred & ~pathology, truth)) if truth.any() else None,
@@ -171,6 +160,7 @@ def main():
             sys.exit(f"{item}: give a raw case as DATASET:CASE, e.g. runs/sim_vent_ds:case_105911")
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
+    model_io.check_pathology_class(None)  # the rule is about a 3-class model's other-pathology output
     loaded = model_io.load_model(None, "cpu")
     wanted = [(dataset, None, True) for dataset in args.stripped]
     wanted += [(item.rsplit(":", 1)[0], item.rsplit(":", 1)[1], False) for item in args.raw]
