@@ -14,8 +14,8 @@ from pathlib import Path
 import SimpleITK as sitk
 
 from . import safe_write
-from .choices import (DEFAULT_MIN_LESION_MM3, DEFAULT_THRESHOLD, DEFAULT_TTA, WMH_EXCLUSION_MARGIN_MM,
-                      WMH_EXCLUSION_MIN_REGION_ML, WMH_EXCLUSION_PATHOLOGY_P)
+from .choices import (DEFAULT_MIN_LESION_MM3, DEFAULT_SEGMENT_PRECISION, DEFAULT_THRESHOLD, DEFAULT_TTA,
+                      WMH_EXCLUSION_MARGIN_MM, WMH_EXCLUSION_MIN_REGION_ML, WMH_EXCLUSION_PATHOLOGY_P)
 from .errors import CancelledError, InputError, RadioWMHSegError
 from .output_paths import OUTPUT_KINDS, _file_state, _outputs_report, check_output_paths, check_same_grid  # noqa: F401
 
@@ -108,7 +108,8 @@ def _check_cancel(cancel):
 
 def segment_image(image, *, skull_stripped=False, model=None, device="auto", threshold=DEFAULT_THRESHOLD,
                   min_lesion_mm3=DEFAULT_MIN_LESION_MM3, tta=DEFAULT_TTA, skull_strip_method="auto",
-                  precision="fp32", uncertainty=False, progress=None, cancel=None) -> SegmentationResult:
+                  precision=DEFAULT_SEGMENT_PRECISION, uncertainty=False, progress=None,
+                  cancel=None) -> SegmentationResult:
     """Segment WMH in a FLAIR (sitk.Image); every output lies on the input's grid.
 
     model: None (bundled model), a model folder, or a model_io.LoadedModel.
@@ -227,7 +228,8 @@ def write_stats(result: SegmentationResult, path, input_path="", overwrite=False
 # The options that change a result: recorded in the stats JSON, so that a cohort rerun knows whether a
 # case was done the way it is asked for now. Values are the defaults of segment_image and segment.
 SETTINGS_DEFAULTS = {"threshold": DEFAULT_THRESHOLD, "min_lesion_mm3": DEFAULT_MIN_LESION_MM3, "skull_stripped": False,
-                     "skull_strip_method": "auto", "tta": DEFAULT_TTA, "precision": "fp32", "channel": None}
+                     "skull_strip_method": "auto", "tta": DEFAULT_TTA, "precision": DEFAULT_SEGMENT_PRECISION,
+                     "channel": None}
 
 
 def run_settings(model_card: dict, options: dict) -> dict:

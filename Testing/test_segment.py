@@ -124,3 +124,16 @@ def test_wmh_never_leaves_the_brain_whatever_the_network_says(phantom, preproces
     assert mask.sum() > 0.9 * brain.sum()  # the network did call (almost) the whole brain WMH
     assert not np.any(mask & ~brain)
     assert float(sitk.GetArrayFromImage(result.probability)[~brain].max()) == 0.0
+
+
+@pytest.mark.parametrize("fp32_s, bf16_s, expected", [(2.2, 1.0, "bf16"), (1.0, 3.0, "fp32")])
+def test_segmenting_without_a_precision_runs_bf16_only_where_this_machine_is_faster_in_it(
+        phantom, bright_voxel_model, preprocessed_once, monkeypatch, fp32_s, bf16_s, expected):
+    # The default is 'auto' (chosen on 20 cases, docs/precision_validation.json): bf16 where precision.py
+    # measures it faster (native bf16), fp32 where bf16 is emulated. The timer is faked; the cache is per test.
+    from RadioWMHSegLib import precision
+
+    monkeypatch.setattr(precision, "_seconds_per_step", lambda dtype_bf16, repeats=2: bf16_s if dtype_bf16 else fp32_s)
+    result = segment_image(phantom[0], skull_stripped=True, model=bright_voxel_model, device="cpu")
+    network = next(s for s in result.record["stages"] if s["stage"] == "network")
+    assert network["parameters"]["precision"] == expected

@@ -57,7 +57,7 @@ def add_segmentation_options(p):
                    "on the network, with more false specks)")
     p.add_argument("--precision", default=DEFAULT_SEGMENT_PRECISION, choices=PRECISIONS,
                    help=f"network arithmetic (default {DEFAULT_SEGMENT_PRECISION}; auto: bf16 only where this machine "
-                   "computes it faster)")
+                   "computes it faster, fp32 elsewhere and on a GPU)")
     p.add_argument("--channel", type=int, help="channel to use from a 4D or multi-component image")
 
 
