@@ -1,6 +1,7 @@
 """bf16 autocast against fp32 with the bundled (trained) weights: same masks? how much faster?
 
-    python benchmarks/bench_precision.py [--data ../shared/data] [--synthetic DATASET ...] --out docs/precision_validation.json
+    python benchmarks/bench_precision.py [--data ../shared/data] [--synthetic DATASET ...] \
+        --out docs/precision_validation.json
 
 Issue 8 asks that bf16 be adopted only where Dice holds and the processor computes bf16 natively. Each case
 is preprocessed once; the network then runs on the same crop in fp32 and in bf16 (with the default flips,
@@ -120,23 +121,23 @@ def main():
 
     device = torch.device("cpu")
     loaded = model_io.load_model(args.model, device)
-    record = {"machine": {**machine(), "bf16_flags": bf16_cpu_flags()}, "auto_precision_measurement": measure_cpu_precision(),
-              "model": loaded.card.get("name"), "command": "python benchmarks/bench_precision.py " + " ".join(sys.argv[1:]),
+    record = {"machine": {**machine(), "bf16_flags": bf16_cpu_flags()},
+              "auto_precision_measurement": measure_cpu_precision(), "model": loaded.card.get("name"),
+              "command": "python benchmarks/bench_precision.py " + " ".join(sys.argv[1:]),
               "crop_pass_seconds": crop_pass_seconds(loaded, device)}
     print(json.dumps(record), flush=True)
     rows = []
     for name, flair, truth, skull_stripped in all_cases(Path(args.data), args.synthetic):
         rows.append(compare_case(name, flair, truth, skull_stripped, loaded, device))
         print(json.dumps(rows[-1]), flush=True)
-    with_truth = [r for r in rows if "dice_vs_truth" in r]
+    changes = [r["dice_vs_truth"]["bf16"] - r["dice_vs_truth"]["fp32"] for r in rows if "dice_vs_truth" in r]
     record["summary"] = {
         "cases": len(rows),
         "dice_bf16_vs_fp32_min": min(r["dice_bf16_vs_fp32"] for r in rows),
         "dice_bf16_vs_fp32_mean": round(statistics.mean(r["dice_bf16_vs_fp32"] for r in rows), 4),
         "truth_dice_change_bf16_minus_fp32": {
-            "mean": round(statistics.mean(r["dice_vs_truth"]["bf16"] - r["dice_vs_truth"]["fp32"] for r in with_truth), 4),
-            "worst": round(min(r["dice_vs_truth"]["bf16"] - r["dice_vs_truth"]["fp32"] for r in with_truth), 4),
-            "best": round(max(r["dice_vs_truth"]["bf16"] - r["dice_vs_truth"]["fp32"] for r in with_truth), 4)},
+            "mean": round(statistics.mean(changes), 4), "worst": round(min(changes), 4),
+            "best": round(max(changes), 4)},
         "network_seconds_median": {p: round(statistics.median(r["network_seconds"][p] for r in rows), 2)
                                    for p in PRECISIONS},
     }
