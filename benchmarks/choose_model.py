@@ -1,0 +1,123 @@
+"""Which weights ship: candidate models scored on validation cases only, by the rule that chose version 6.
+
+    python benchmarks/choose_model.py bundled RUN/models/A RUN/models/B -o docs/model_vN_validation.json \
+        --real runs/sim_vent_ds:case_105911 --glioma runs/glioma_val runs/glioma_severe_val \
+        --severe runs/rad_severe_val --glioma-extreme runs/glioma_extreme_val
+
+The score is the mean of nine numbers, each in [0, 1], higher better:
+  1-2. the real validation case's Dice over the network crop (its cached preprocessed image, P(WMH) >= 0.5,
+       fp32, no flips: what the trainer validates on), counted twice because it is the only real case;
+  3-6. for each --glioma set: the WMH Dice outside the tumour/oedema/cavity, and 1 - the share of that
+       region called WMH (`glioma_specificity.score_case`; whole pipeline from the file with the default
+       settings: flips on, precision auto, recorded);
+  7-8. on --severe (tumour-free, severe WMH): the mean WMH Dice, and 1 - the share of the WMH called
+       other pathology;
+  9.   on --glioma-extreme: the WMH Dice outside the glioma (WMH of 150 mL and more beside it).
+Written down before the version-6 run (docs/model_v6_validation.json) and kept, so that versions are chosen
+alike. A candidate ships only if it beats the bundled model's score and the bundled-model tests pass with it.
+"""
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPOSITORY))
+sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+
+
+def real_case_crop_dice(loaded, dataset_case: str) -> float:
+    """Crop Dice of P(WMH) >= 0.5 on a cached preprocessed case, as the trainer's validation computes it."""
+    from RadioWMHSegLib.datasets import load_dataset
+    from RadioWMHSegLib.training.preprocess_dataset import default_cache_dir, preprocess_dataset
+    from RadioWMHSegLib.training.validation import validation_dice
+
+    dataset_path, case_name = dataset_case.split(":", 1)
+    dataset = load_dataset(dataset_path)
+    cached = {c.name: c for c in preprocess_dataset(dataset, default_cache_dir(dataset))}
+    if case_name not in cached:
+        sys.exit(f"{dataset_path} has no case {case_name}: give DATASET:CASE")
+    image, label, _ = cached[case_name].load()
+    return validation_dice(loaded.net, [(image, label)], "cpu", "fp32", "class")
+
+
+def scored_cases(loaded, dataset_path) -> list:
+    """glioma_specificity.score_case of every case of a synthetic dataset, whole pipeline with flips."""
+    from glioma_specificity import score_case
+
+    from RadioWMHSegLib.datasets import load_dataset
+    from RadioWMHSegLib.image_io import read_flair, read_label
+    from RadioWMHSegLib.segment import segment_image
+
+    rows = []
+    for case in load_dataset(dataset_path).cases:
+        result = segment_image(read_flair(case.image_path), skull_stripped=True, model=loaded, device="cpu", tta=True)
+        rows.append({"case": case.name, **score_case(read_label(case.label_path), result)})
+        print(Path(dataset_path).name, json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def mean_of(rows, key) -> float:
+    return round(statistics.mean(r[key] for r in rows if r[key] is not None), 4)
+
+
+def score_model(model, args) -> dict:
+    from RadioWMHSegLib import model_io
+
+    loaded = model_io.load_model(None if model == "bundled" else model, "cpu")
+    scores, cases = {}, {}
+    scores["real_case_crop_dice (counted twice)"] = round(real_case_crop_dice(loaded, args.real), 4)
+    for dataset in args.glioma:
+        name = Path(dataset).name
+        cases[name] = rows = scored_cases(loaded, dataset)
+        scores[f"{name}_wmh_dice_outside"] = mean_of(rows, "wmh_dice_outside")
+        scores[f"{name}_1_minus_pathology_called_wmh"] = round(1 - mean_of(rows, "pathology_called_wmh"), 4)
+    name = Path(args.severe).name
+    cases[name] = rows = scored_cases(loaded, args.severe)
+    scores[f"{name}_wmh_dice"] = mean_of(rows, "wmh_dice_outside")  # no pathology there: outside = everywhere
+    scores[f"{name}_1_minus_wmh_called_pathology"] = round(1 - mean_of(rows, "wmh_called_pathology"), 4)
+    name = Path(args.glioma_extreme).name
+    cases[name] = rows = scored_cases(loaded, args.glioma_extreme)
+    scores[f"{name}_wmh_dice_outside"] = mean_of(rows, "wmh_dice_outside")
+    values = list(scores.values())
+    values.append(scores["real_case_crop_dice (counted twice)"])
+    return {"model": loaded.card.get("name"), "weights_sha256": loaded.card.get("weights_sha256"),
+            "scores": scores, "mean": round(statistics.mean(values), 4), "cases": cases}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="+", help="model folders; 'bundled' for the shipped model (the baseline)")
+    parser.add_argument("-o", "--output", required=True, help="JSON record (a new file)")
+    parser.add_argument("--real", required=True, help="DATASET:CASE, the real validation case")
+    parser.add_argument("--glioma", nargs="+", required=True, help="synthetic glioma validation sets")
+    parser.add_argument("--severe", required=True, help="a tumour-free severe-WMH validation set")
+    parser.add_argument("--glioma-extreme", required=True, help="gliomas beside the most severe WMH")
+    args = parser.parse_args()
+    if Path(args.output).exists():
+        sys.exit(f"{args.output} exists: give a new file name")
+    if ":" not in args.real:
+        sys.exit(f"--real {args.real}: give DATASET:CASE, e.g. runs/sim_vent_ds:case_105911")
+
+    results = {}
+    for model in args.models:
+        results[model] = score_model(model, args)
+        print(model, json.dumps(results[model]["scores"]), "mean", results[model]["mean"], flush=True)
+    best = max(results, key=lambda m: results[m]["mean"])
+    from RadioWMHSegLib.precision import resolve_precision
+
+    record = {"command": "python benchmarks/choose_model.py " + " ".join(sys.argv[1:]),
+              "pipeline_precision": resolve_precision("auto", "cpu"), "models": results,
+              "highest_score": best,
+              "ships": best if best != "bundled" and "bundled" in results else None}
+    from RadioWMHSegLib.safe_write import atomic_write_json
+
+    atomic_write_json(args.output, record)
+    for model, result in results.items():
+        print(f"{result['mean']:.4f}  {model}")
+
+
+if __name__ == "__main__":
+    main()
