@@ -9,9 +9,10 @@ as `segment` runs it), and both masks are mapped back and thresholded the same w
 bf16 mask against the fp32 mask, each one's Dice against the truth where there is one, the WMH volumes, the
 largest change of P(WMH) on the input grid, the other-pathology masks' agreement (3-class model), and the
 network seconds in each precision. Cases: every raw scan of ../shared/data (as bench_raw_flair.py finds
-them), the dev case patient 26, the README sample, and the cases of each --synthetic dataset (skull-stripped,
-label 1 = WMH, 2 = other pathology). Also one network pass over the whole crop without flips, the figure
-issue 8's 3 s target is about. The machine and the precision `auto` picks on it are recorded.
+them), the README sample and the dev case patient 26 (as compare_models.py finds them), and the cases of
+each --synthetic dataset (skull-stripped, label 1 = WMH, 2 = other pathology). Also one network pass over the
+whole crop without flips, the figure issue 8's 3 s target is about. The machine and the precision `auto`
+picks on it are recorded.
 """
 
 import argparse
@@ -31,14 +32,12 @@ PRECISIONS = ("fp32", "bf16")
 def all_cases(data: Path, synthetic) -> list:
     """(name, flair, truth or None, skull_stripped) of every case."""
     from bench_raw_flair import raw_cases
+    from compare_models import cases as sample_and_dev_case
+
+    from RadioWMHSegLib.datasets import load_dataset
 
     found = [(name, flair, truth, False) for name, flair, truth, _ in raw_cases(data)]
-    dev = data / "open_ms" / "dev_case_patient26"
-    if dev.exists():
-        found.append(("dev_patient26", dev / "FLAIR.nii.gz", dev / "GOLD_STANDARD.nii.gz", True))
-    found.append(("sample", REPOSITORY / "Resources" / "Sample" / "sample_flair.nii.gz",
-                  REPOSITORY / "Resources" / "Sample" / "sample_wmh_truth.nii.gz", False))
-    from RadioWMHSegLib.datasets import load_dataset
+    found += sample_and_dev_case(data, None)
 
     for dataset in synthetic or []:
         for case in load_dataset(dataset).cases:

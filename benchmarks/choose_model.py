@@ -44,19 +44,10 @@ def real_case_crop_dice(loaded, dataset_case: str) -> float:
 
 
 def scored_cases(loaded, dataset_path) -> list:
-    """glioma_specificity.score_case of every case of a synthetic dataset, whole pipeline with flips."""
-    from glioma_specificity import score_case
+    """glioma_specificity's scores of every case of a synthetic dataset, whole pipeline with flips."""
+    from glioma_specificity import score_dataset
 
-    from RadioWMHSegLib.datasets import load_dataset
-    from RadioWMHSegLib.image_io import read_flair, read_label
-    from RadioWMHSegLib.segment import segment_image
-
-    rows = []
-    for case in load_dataset(dataset_path).cases:
-        result = segment_image(read_flair(case.image_path), skull_stripped=True, model=loaded, device="cpu", tta=True)
-        rows.append({"case": case.name, **score_case(read_label(case.label_path), result)})
-        print(Path(dataset_path).name, json.dumps(rows[-1]), flush=True)
-    return rows
+    return score_dataset(loaded, dataset_path, tta=True)
 
 
 def mean_of(rows, key) -> float:
@@ -101,9 +92,14 @@ def main():
     if ":" not in args.real:
         sys.exit(f"--real {args.real}: give DATASET:CASE, e.g. runs/sim_vent_ds:case_105911")
 
+    from RadioWMHSegLib.errors import RadioWMHSegError
+
     results = {}
     for model in args.models:
-        results[model] = score_model(model, args)
+        try:
+            results[model] = score_model(model, args)
+        except RadioWMHSegError as error:  # a bad model folder or dataset: one line, not a traceback
+            sys.exit(f"{model}: {error}")
         print(model, json.dumps(results[model]["scores"]), "mean", results[model]["mean"], flush=True)
     best = max(results, key=lambda m: results[m]["mean"])
     from RadioWMHSegLib.precision import resolve_precision

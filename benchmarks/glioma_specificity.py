@@ -56,6 +56,22 @@ def score_case(truth, result) -> dict:
     return scores
 
 
+def score_dataset(loaded, dataset, tta, name="") -> list:
+    """score_case of every case of a synthetic dataset, segmented from its file as a user would (default settings)."""
+    from RadioWMHSegLib.datasets import load_dataset
+    from RadioWMHSegLib.image_io import read_flair, read_label
+    from RadioWMHSegLib.segment import segment_image
+
+    rows = []
+    for case in load_dataset(dataset).cases:
+        started = time.perf_counter()
+        result = segment_image(read_flair(case.image_path), skull_stripped=True, model=loaded, device="cpu", tta=tta)
+        rows.append({"case": case.name, **score_case(read_label(case.label_path), result),
+                     "seconds": round(time.perf_counter() - started, 1)})
+        print(name or Path(dataset).name, json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset")
@@ -68,26 +84,16 @@ def main():
 
     from RadioWMHSegLib import model_io
     from RadioWMHSegLib.datasets import load_dataset
-    from RadioWMHSegLib.image_io import read_flair, read_label
-    from RadioWMHSegLib.segment import segment_image
 
     if Path(args.output).exists():
         sys.exit(f"{args.output} exists: give a new file name")
-    cases = load_dataset(args.dataset).cases
+    load_dataset(args.dataset)  # a bad dataset is refused before any model is loaded
     results = {}
     for model_dir in args.model:
         model_dir = None if model_dir == "bundled" else model_dir
         loaded = model_io.load_model(model_dir, "cpu")
         name = "bundled" if model_dir is None else Path(model_dir).name
-        rows = []
-        for case in cases:
-            started = time.perf_counter()
-            result = segment_image(read_flair(case.image_path), skull_stripped=True, model=loaded, device="cpu",
-                                   tta=args.tta)
-            row = {"case": case.name, **score_case(read_label(case.label_path), result),
-                   "seconds": round(time.perf_counter() - started, 1)}
-            rows.append(row)
-            print(name, json.dumps(row), flush=True)
+        rows = score_dataset(loaded, args.dataset, args.tta, name)
         results[name] = {"cases": rows, "mean": {
             key: round(float(np.mean([r[key] for r in rows if r[key] is not None])), 4)
             for key in rows[0] if key != "case" and any(r[key] is not None for r in rows)}}
