@@ -1,9 +1,10 @@
 """What a wider attention V-Net costs on this machine: seconds per training step and per inference pass.
 
-    python benchmarks/bench_network_width.py --out docs/bench_network_width.json [--repeats 5]
+    python benchmarks/bench_network_width.py --out docs/bench_network_width.json [--repeats 5] [--precision bf16]
 
 Widths: the shipped one (8-16-32-64-128) and 1.5x and 2x wider. A training step is the trainer's (batch 2
-of 64^3 patches, Dice + cross-entropy over 3 classes, Adam, fp32, channels_last_3d); an inference pass is
+of 64^3 patches, Dice + cross-entropy over 3 classes, Adam, channels_last_3d; fp32, or bf16 autocast as
+`auto` picks on a CPU that computes bf16 natively); an inference pass is
 one forward pass over the network's whole 160x192x160 crop, as `segment` runs it without TTA (with TTA:
 four of them). The median of --repeats timed runs after one warm-up. Accuracy is not measured here: a
 wider network cannot start from the shipped weights, so comparing them needs two trainings to convergence.
@@ -32,7 +33,7 @@ def median_seconds(function, repeats) -> float:
     return statistics.median(times)
 
 
-def measure(channels, repeats) -> dict:
+def measure(channels, repeats, precision="fp32") -> dict:
     import torch
 
     from RadioWMHSegLib.network import AttentionVNet
@@ -48,7 +49,9 @@ def measure(channels, repeats) -> dict:
 
     def training_step():
         net.train()
-        loss = loss_fn(net(image), target, valid)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            logits = net(image)
+        loss = loss_fn(logits, target, valid)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -57,7 +60,7 @@ def measure(channels, repeats) -> dict:
 
     def inference_pass():
         net.eval()
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
             net(crop)
 
     return {"channels": list(channels), "parameters": sum(p.numel() for p in net.parameters()),
@@ -69,19 +72,20 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="JSON file for the results")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     args = parser.parse_args()
 
     from bench_pipeline import machine
 
     rows = {}
     for name, channels in WIDTHS.items():
-        rows[name] = measure(channels, args.repeats)
+        rows[name] = measure(channels, args.repeats, args.precision)
         print(name, json.dumps(rows[name]), flush=True)
     base = rows["shipped"]
     for row in rows.values():
         row["train_step_vs_shipped"] = round(row["train_step_s"] / base["train_step_s"], 2)
         row["inference_vs_shipped"] = round(row["inference_crop_s"] / base["inference_crop_s"], 2)
-    result = {"machine": machine(), "widths": rows,
+    result = {"machine": machine(), "precision": args.precision, "widths": rows,
               "command": f"python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:])}"}
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
