@@ -2,19 +2,21 @@
 
     # here: pack the training caches small enough to travel to a lent GPU machine (64 MiB a call)
     python benchmarks/width_training.py pack runs/sim_vent_ds runs/glioma_train ... --leave-out case_105911 \
-        --out .devjob/data --chunk-mb 40
+        --out .devjob/data --chunk-mb 40 [--low -12 --step 0.1]
     # on the GPU machine (carry .devjob): every width takes the same batches, step for step
     python benchmarks/width_training.py train .devjob/data --out $OUT --minutes 7
     # here: each width's weights as a model folder, to be scored like any candidate (choose_model.py)
     python benchmarks/width_training.py adopt OUT_FOLDER --out runs/width_models
-    # choose_model.py's scores with every network input clipped to the range the 8-bit caches could hold
-    python benchmarks/width_training.py score runs/width_models/width-shipped ... -o OUT.json --real ... (as choose_model)
+    # choose_model.py's scores with every network input clipped to the range the 8-bit caches held
+    python benchmarks/width_training.py score --clip -4 6.2 runs/width_models/width-shipped ... -o OUT.json --real ...
 
 Why a script of its own and not `radiowmhseg pretrain`: the trainer reads the datasets' cached arrays only
 after checking them against their source images, and images plus SimpleITK do not fit the 64 MiB a call
-may carry. So the caches travel without their sources, their float16 image quantised to 8 bits (steps of
-0.04 over -4..6.2 of the normalised intensity: a rounding of at most 0.02, but the 3 % of brain voxels darker
-than -4, mostly CSF, are clipped to -4, hence `score`, which clips the input the same way), and this
+may carry. So the caches travel without their sources, their float16 image quantised to 8 bits: by default
+steps of 0.1 from -12, which holds the whole normalised range (preprocessing clips at +-12) with a rounding of
+at most 0.05, half the noise the augmentation adds to some patches. The runs of 2026-11-26 used steps of 0.04
+from -4 (`--low -4 --step 0.04`): the 3 % of brain voxels darker than -4, mostly CSF, were clipped, hence
+`score`, which clips the network's input the same way), and this
 script drives the library's own pieces: the patch sampler and augmenter (`training.data.PatchDataset`, the
 trainer's recipe: batch 2 of 64^3 patches, 2/3 centred on lesions, each dataset drawn equally), the loss
 (`DiceCELoss`, three classes) and the network. Adam at lr 1e-3 with the trainer's poly decay, fp32 (what
@@ -38,16 +40,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 WIDTHS = {"shipped": (8, 16, 32, 64, 128), "2x": (16, 32, 64, 128, 256)}
-LOW, STEP = -4.0, 0.04  # 8-bit code q stands for LOW + q * STEP; q = 100 is exactly 0 (outside the brain)
+LOW, STEP = -12.0, 0.1  # 8-bit code q stands for LOW + q * STEP: q = 120 is 0 (outside the brain)
 WARM_UP_STEPS = 100
 
 
-def quantise(image):
-    return np.clip(np.rint((image.astype(np.float32) - LOW) / STEP), 0, 255).astype(np.uint8)
+def quantise(image, low, step):
+    return np.clip(np.rint((image.astype(np.float32) - low) / step), 0, 255).astype(np.uint8)
 
 
-def dequantise(codes):
-    return (LOW + codes.astype(np.float32) * STEP).astype(np.float16)
+def dequantise(codes, low, step):
+    return (low + codes.astype(np.float32) * step).astype(np.float16)
 
 
 def pack(args):
@@ -55,6 +57,8 @@ def pack(args):
     out = Path(args.out)
     if out.exists():
         sys.exit(f"{out} exists: give a new folder")
+    if args.low % args.step > 1e-9 and args.step - args.low % args.step > 1e-9:
+        sys.exit(f"--low {args.low} is not a whole number of --step {args.step}: 0 (outside the brain) would move")
     part, part_bytes, manifest = 1, 0, []
     for dataset in args.datasets:
         record = json.loads((Path(dataset) / "preprocessed" / "record.json").read_text())
@@ -62,7 +66,8 @@ def pack(args):
             if name in args.leave_out:
                 continue
             with np.load(Path(dataset) / "preprocessed" / entry["file"]) as data:
-                arrays = {"image": quantise(data["image"]), "label": data["label"], "brain_mask": data["brain_mask"]}
+                arrays = {"image": quantise(data["image"], args.low, args.step), "label": data["label"],
+                          "brain_mask": data["brain_mask"]}
             buffer = io.BytesIO()
             np.savez(buffer, **arrays)
             blob = lzma.compress(buffer.getvalue(), preset=6)
@@ -73,7 +78,7 @@ def pack(args):
             target.write_bytes(blob)
             part_bytes += len(blob)
             manifest.append({"dataset": record["dataset"], "case": name, "part": part, "bytes": len(blob)})
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    (out / "manifest.json").write_text(json.dumps({"low": args.low, "step": args.step, "cases": manifest}, indent=1))
     print(f"{len(manifest)} cases in {part} part(s) under {out}")
 
 
@@ -83,10 +88,11 @@ def load_cases(data_dir):
 
     manifest = json.loads((Path(data_dir) / "manifest.json").read_text())
     by_dataset = {}
-    for entry in manifest:
+    for entry in manifest["cases"]:
         path = Path(data_dir) / f"part{entry['part']}" / f"{entry['dataset']}__{entry['case']}.npz.xz"
         with np.load(io.BytesIO(lzma.decompress(path.read_bytes()))) as data:
-            image, label, mask = dequantise(data["image"]), data["label"], data["brain_mask"]
+            image, label, mask = dequantise(data["image"], manifest["low"], manifest["step"]), data["label"], \
+                data["brain_mask"]
         by_dataset.setdefault(entry["dataset"], []).append(
             prepare_case(entry["case"], entry["dataset"], image, label, mask, foreground_labels("class")))
     return by_dataset
@@ -222,7 +228,7 @@ def adopt(args):
 
 
 def score(args):
-    """choose_model.py run with each network's input clipped to LOW..HIGH, as the 8-bit training caches were."""
+    """choose_model.py run with each network's input clipped to --clip LOW HIGH, as the 8-bit training caches were."""
     import torch
 
     import choose_model
@@ -234,7 +240,7 @@ def score(args):
             self.net, self.config = net, net.config
 
         def forward(self, image):
-            return self.net(image.clamp(LOW, LOW + 255 * STEP))
+            return self.net(image.clamp(*args.clip))
 
     load_model = model_io.load_model
 
@@ -249,8 +255,9 @@ def score(args):
     flag = "-o" if "-o" in args.choose_model_arguments else "--output"
     output = Path(args.choose_model_arguments[args.choose_model_arguments.index(flag) + 1])
     record = json.loads(output.read_text())
-    record["command"] = "python benchmarks/width_training.py score " + " ".join(args.choose_model_arguments)
-    record["input_clipped_to"] = [LOW, LOW + 255 * STEP]
+    record["command"] = (f"python benchmarks/width_training.py score --clip {args.clip[0]} {args.clip[1]} "
+                         + " ".join(args.choose_model_arguments))
+    record["input_clipped_to"] = args.clip
     safe_write.atomic_write_json(output, record, overwrite=True)
 
 
@@ -262,6 +269,8 @@ def main(argv=None):
     p.add_argument("--out", required=True)
     p.add_argument("--leave-out", nargs="*", default=[], help="case names kept out (validation cases)")
     p.add_argument("--chunk-mb", type=float, default=40.0)
+    p.add_argument("--low", type=float, default=LOW, help="intensity of 8-bit code 0")
+    p.add_argument("--step", type=float, default=STEP, help="intensity between codes")
     p = commands.add_parser("train")
     p.add_argument("data")
     p.add_argument("--out", required=True)
@@ -274,7 +283,9 @@ def main(argv=None):
     p.add_argument("run", help="the folder train wrote (width_run.json, width_*.pt)")
     p.add_argument("--out", required=True)
     p = commands.add_parser("score")
-    p.add_argument("choose_model_arguments", nargs=argparse.REMAINDER, help="choose_model.py's arguments, its -o included")
+    p.add_argument("--clip", type=float, nargs=2, required=True, metavar=("LOW", "HIGH"))
+    p.add_argument("choose_model_arguments", nargs=argparse.REMAINDER,
+                   help="choose_model.py's arguments, its -o included")
     args = parser.parse_args(argv)
     {"pack": pack, "train": train, "adopt": adopt, "score": score}[args.command](args)
 
