@@ -7,7 +7,7 @@ of 64^3 patches, Dice + cross-entropy over 3 classes, Adam, channels_last_3d; fp
 `auto` picks on a CPU that computes bf16 natively); an inference pass is
 one forward pass over the network's whole 160x192x160 crop, as `segment` runs it without TTA (with TTA:
 four of them). The median of --repeats timed runs after one warm-up. Accuracy is not measured here: a
-wider network cannot start from the shipped weights, so comparing them needs two trainings to convergence.
+wider network cannot start from the shipped weights; `width_training.py` trains widths side by side for that.
 """
 
 import argparse

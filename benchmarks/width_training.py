@@ -3,8 +3,9 @@
     # here: pack the training caches small enough to travel to a lent GPU machine (64 MiB a call)
     python benchmarks/width_training.py pack runs/sim_vent_ds runs/glioma_train ... --leave-out case_105911 \
         --out .devjob/data --chunk-mb 40 [--low -12 --step 0.1]
-    # on the GPU machine (carry .devjob): every width takes the same batches, step for step
-    python benchmarks/width_training.py train .devjob/data --out $OUT --minutes 7
+    # on the GPU machine, the parts gathered in /tmp/data (one call each: docs/training.md); every width
+    # takes the same batches, step for step
+    python benchmarks/width_training.py train /tmp/data --out $OUT --minutes 7
     # here: each width's weights as a model folder, to be scored like any candidate (choose_model.py)
     python benchmarks/width_training.py adopt OUT_FOLDER --out runs/width_models
     # choose_model.py's scores with every network input clipped to the range the 8-bit caches held
@@ -15,13 +16,13 @@ after checking them against their source images, and images plus SimpleITK do no
 may carry. So the caches travel without their sources, their float16 image quantised to 8 bits: by default
 steps of 0.1 from -12, which holds the whole normalised range (preprocessing clips at +-12) with a rounding of
 at most 0.05, half the noise the augmentation adds to some patches. The runs of 2026-11-26 used steps of 0.04
-from -4 (`--low -4 --step 0.04`): the 3 % of brain voxels darker than -4, mostly CSF, were clipped, hence
-`score`, which clips the network's input the same way), and this
-script drives the library's own pieces: the patch sampler and augmenter (`training.data.PatchDataset`, the
-trainer's recipe: batch 2 of 64^3 patches, 2/3 centred on lesions, each dataset drawn equally), the loss
+from -4 (`--low -4 --step 0.04`), which clipped the 3 % of brain voxels darker than -4, mostly CSF; `score`
+clips the network's input the same way. The script drives the library's own pieces: the patch sampler
+and augmenter (`training.data.PatchDataset`, the trainer's recipe: batch 2 of 64^3 patches, 2/3 centred on lesions, each dataset drawn equally), the loss
 (`DiceCELoss`, three classes) and the network. Adam at lr 1e-3 with the trainer's poly decay, fp32 (what
-`auto` picks on a GPU). The decay runs over a step count fixed after 100 timed steps so that the run ends
-inside --minutes; every width sees exactly the same batches in the same order.
+`auto` picks on a GPU). The decay runs over a step count fixed at step 100 from the rate of steps 20-100, so
+that the run ends inside --minutes (the runs of 2026-11-26 timed steps 1-100, loaders' start included, and
+ended early); every width sees exactly the same batches in the same order.
 """
 
 import argparse
@@ -41,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 WIDTHS = {"shipped": (8, 16, 32, 64, 128), "2x": (16, 32, 64, 128, 256)}
 LOW, STEP = -12.0, 0.1  # 8-bit code q stands for LOW + q * STEP: q = 120 is 0 (outside the brain)
-WARM_UP_STEPS = 100
+WARM_UP_STEPS = 100  # the step rate is timed over steps 20-100: the loaders' start (seconds) stays out of it
 
 
 def quantise(image, low, step):
@@ -78,8 +79,9 @@ def pack(args):
             target.write_bytes(blob)
             part_bytes += len(blob)
             manifest.append({"dataset": record["dataset"], "case": name, "part": part, "bytes": len(blob)})
-    (out / "manifest.json").write_text(json.dumps({"low": args.low, "step": args.step, "cases": manifest}, indent=1))
-    print(f"{len(manifest)} cases in {part} part(s) under {out}")
+    manifest = {"low": args.low, "step": args.step, "cases": manifest}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    print(f"{len(manifest['cases'])} cases in {part} part(s) under {out}")
 
 
 def load_cases(data_dir):
@@ -91,10 +93,10 @@ def load_cases(data_dir):
     for entry in manifest["cases"]:
         path = Path(data_dir) / f"part{entry['part']}" / f"{entry['dataset']}__{entry['case']}.npz.xz"
         with np.load(io.BytesIO(lzma.decompress(path.read_bytes()))) as data:
-            image, label, mask = dequantise(data["image"], manifest["low"], manifest["step"]), data["label"], \
-                data["brain_mask"]
-        by_dataset.setdefault(entry["dataset"], []).append(
-            prepare_case(entry["case"], entry["dataset"], image, label, mask, foreground_labels("class")))
+            image = dequantise(data["image"], manifest["low"], manifest["step"])
+            case = prepare_case(entry["case"], entry["dataset"], image, data["label"], data["brain_mask"],
+                                foreground_labels("class"))
+        by_dataset.setdefault(entry["dataset"], []).append(case)
     return by_dataset
 
 
@@ -111,9 +113,12 @@ class Width:
         self.net = AttentionVNet(out_channels=3, channels=channels).to(device)
         self.net = self.net.to(memory_format=torch.channels_last_3d)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=1e-3)
-        poly = lambda step: max(1.0 - step / self.total_steps[0], 0.0) ** 0.9  # the trainer's _lr_lambda
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, poly)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._poly)
         self.seconds, self.losses = 0.0, []
+
+    def _poly(self, step):
+        """The trainer's poly decay (_lr_lambda), over a total that is only known after the warm-up."""
+        return max(1.0 - step / self.total_steps[0], 0.0) ** 0.9
 
     def step(self, image, target, valid, loss_fn):
         import torch
@@ -169,10 +174,12 @@ def train(args):
             for width in widths:
                 width.step(image, target, valid, loss_fn)
             step += 1
+            if step == 20:
+                rate_started = time.time()
             if step == WARM_UP_STEPS:  # the poly decay ends where the time budget ends, with a 10 % margin
-                rate = step / (time.time() - train_started)
+                rate = (step - 20) / (time.time() - rate_started)
                 total_steps[0] = step + int(0.9 * rate * (deadline - time.time()))
-                print(f"{rate:.1f} steps/s over the first {step}: {total_steps[0]} steps in all", flush=True)
+                print(f"{rate:.1f} steps/s over steps 20-{step}: {total_steps[0]} steps in all", flush=True)
             if step % args.log_every == 0:
                 row = {"step": step, "seconds": round(time.time() - train_started, 1),
                        "lr": widths[0].scheduler.get_last_lr()[0]}
@@ -188,7 +195,7 @@ def train(args):
         state = {k: v.detach().cpu().half() for k, v in width.net.state_dict().items()}  # < 16 MiB a file
         torch.save(state, out / f"width_{width.name}.pt")
     with open(out / "width_log.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(log[0]))
+        writer = csv.DictWriter(handle, fieldnames=list(log[0]) if log else ["step"])
         writer.writeheader()
         writer.writerows(log)
     record = {
