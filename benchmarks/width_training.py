@@ -20,9 +20,10 @@ from -4 (`--low -4 --step 0.04`), which clipped the 3 % of brain voxels darker t
 clips the network's input the same way. The script drives the library's own pieces: the patch sampler
 and augmenter (`training.data.PatchDataset`, the trainer's recipe: batch 2 of 64^3 patches, 2/3 centred
 on lesions, each dataset drawn equally), the loss (`DiceCELoss`, three classes) and the network. Adam at
-lr 1e-3 with the trainer's poly decay, fp32 (what `auto` picks on a GPU). The decay runs over a step count fixed at step 100 from the rate of steps 20-100, so
-that the run ends inside --minutes (the runs of 2026-11-26 timed steps 1-100, loaders' start included, and
-ended early); every width sees exactly the same batches in the same order.
+lr 1e-3 with the trainer's poly decay, fp32 (what `auto` picks on a GPU). The decay runs over a step count
+fixed at step 100 from the rate of steps 20-100, so that the run ends inside --minutes (the runs of
+2026-11-26 timed steps 1-100, loaders' start included, and ended early); every width sees exactly the same
+batches in the same order.
 """
 
 import argparse
