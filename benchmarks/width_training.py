@@ -154,6 +154,8 @@ def train(args):
 
     started = time.time()
     out = Path(args.out)
+    if (out / "width_run.json").exists():
+        sys.exit(f"{out} holds a run already: give a new folder")
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     cases = load_cases(args.data)
