@@ -61,6 +61,10 @@ def pack(args):
         sys.exit(f"{out} exists: give a new folder")
     if args.low % args.step > 1e-9 and args.step - args.low % args.step > 1e-9:
         sys.exit(f"--low {args.low} is not a whole number of --step {args.step}: 0 (outside the brain) would move")
+    for dataset in args.datasets:  # all checked before anything is written
+        if not (Path(dataset) / "preprocessed" / "record.json").exists():
+            sys.exit(f"{dataset} has no training cache (preprocessed/record.json): train on it once, or give "
+                     "another dataset")
     part, part_bytes, manifest = 1, 0, []
     for dataset in args.datasets:
         record = json.loads((Path(dataset) / "preprocessed" / "record.json").read_text())
@@ -154,6 +158,8 @@ def train(args):
 
     started = time.time()
     out = Path(args.out)
+    if not (Path(args.data) / "manifest.json").exists():
+        sys.exit(f"{args.data} has no manifest.json: give the folder `pack` wrote, its parts gathered in it")
     if (out / "width_run.json").exists():
         sys.exit(f"{out} holds a run already: give a new folder")
     out.mkdir(parents=True, exist_ok=True)
@@ -223,6 +229,8 @@ def adopt(args):
     from RadioWMHSegLib import model_io
     from RadioWMHSegLib.network import AttentionVNet
 
+    if not (Path(args.run) / "width_run.json").exists():
+        sys.exit(f"{args.run} has no width_run.json: give the folder `train` wrote")
     run = json.loads((Path(args.run) / "width_run.json").read_text())
     bundled = json.loads((model_io.bundled_model_dir() / model_io.CARD_FILE).read_text())
     for name, info in run["widths"].items():
