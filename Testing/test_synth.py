@@ -372,6 +372,48 @@ def test_a_bad_severity_is_refused_before_anything_is_written(tmp_path, severity
     assert not (tmp_path / "out").exists()
 
 
+def test_a_wmh_contrast_range_makes_faint_wmh_and_changes_nothing_else(tmp_path):
+    from RadioWMHSegLib.cli import main
+
+    # Faint confluent WMH is what the model misses: a cohort of it must be askable, and be the same
+    # cases as without the option but for the WMH's brightness.
+    out = tmp_path / "faint"
+    assert main(["synth", str(out), "--n", "1", "--seed", "5", "--severity", "0.8", "--wmh-contrast", "1.05", "1.1",
+                 "--thick-slice-probability", "0", "--no-hard-negatives", "--quiet"]) == 0
+    faint_case = load_dataset(out).cases[0]
+    assert 1.05 <= faint_case.metadata["contrast"]["wmh"] <= 1.1
+    assert json.loads((out / "dataset.json").read_text(encoding="utf-8"))["generator"]["wmh_contrast"] == [1.05, 1.1]
+    with pytest.raises(DatasetError, match="other settings"):
+        generate_cohort(out, 2, "radiation", 5, progress=False, resume=True, severity=0.8, wmh_contrast=1.5,
+                        thick_slice_probability=0.0, hard_negatives=False)
+    seed = case_seed(5, 0)
+    default_image, default_label, default_metadata = generate_case(seed, "radiation", severity=0.8,
+                                                                   thick_slice_probability=0.0, hard_negatives=False)
+    faint = sitk.GetArrayFromImage(sitk.ReadImage(str(faint_case.image_path)))
+    default, label = sitk.GetArrayFromImage(default_image), sitk.GetArrayFromImage(default_label)
+    assert np.array_equal(label, sitk.GetArrayFromImage(sitk.ReadImage(str(faint_case.label_path))))
+    lesion = label == 1
+    assert np.median(faint[lesion]) < np.median(default[lesion]) * 0.9  # the default draw is 1.2 or more
+    # Only the WMH and its sub-threshold soft edge change (the soft map paints a halo under 0.5), and only darker.
+    change = default - faint
+    assert change.min() > -1e-3
+    assert change[ndi_distance_from(label) <= 3].sum() > 0.9 * change.sum()
+    assert faint_case.metadata["contrast"]["gm"] == default_metadata["contrast"]["gm"]
+
+
+def ndi_distance_from(label):
+    from scipy import ndimage
+
+    return ndimage.distance_transform_edt(label == 0)
+
+
+@pytest.mark.parametrize("contrast", [(1.2, 1.1), (0.9, 1.1), (1.1, 3.0), (1.1, 1.2, 1.3)])
+def test_a_bad_wmh_contrast_is_refused_before_anything_is_written(tmp_path, contrast):
+    with pytest.raises(InputError, match="WMH brightness over white matter"):
+        generate_cohort(tmp_path / "out", 1, "radiation", 0, progress=False, wmh_contrast=contrast)
+    assert not (tmp_path / "out").exists()
+
+
 def test_hard_negatives_are_bright_normal_structures_outside_the_label(monkeypatch):
     from RadioWMHSegLib.synth import mimics
 

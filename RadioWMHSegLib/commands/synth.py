@@ -29,6 +29,9 @@ def add_parser(subparsers, name):
                    help="radiation-induced WMH severity, 0 (mild) to 1 (severe confluent): one value, or LOW HIGH "
                    "drawn uniformly per case (default: drawn per case, mostly mild to moderate). With 'glioma' every "
                    "case then has radiation WMH of that severity beside the tumour; the 'ms' cases of a mix ignore it")
+    p.add_argument("--wmh-contrast", type=float, nargs="+", metavar="C", default=None,
+                   help="WMH brightness relative to white matter: one value, or LOW HIGH drawn uniformly per case, "
+                   "e.g. 1.05 1.2 for faint WMH (default: drawn per case, 1.2-1.9 and in 15 %% of cases 1.08-1.2)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
     return p
@@ -40,6 +43,6 @@ def run(args) -> int:
     path = generate_cohort(args.output_dir, args.n, args.phenotype, args.seed, skull=args.skull,
                            lesion_bank=args.lesion_bank, thick_slice_probability=args.thick_slice_probability,
                            name=args.name, progress=not args.quiet, resume=args.resume,
-                           hard_negatives=not args.no_hard_negatives, severity=args.severity)
+                           hard_negatives=not args.no_hard_negatives, severity=args.severity, wmh_contrast=args.wmh_contrast)
     print(f"wrote {args.n} synthetic cases to {path}")
     return 0

@@ -15,11 +15,12 @@ from .random_fields import smooth_noise, upsample
 _RETIRED_DRAWS = 6
 
 
-def draw_contrast(rng) -> dict:
+def draw_contrast(rng, wmh_contrast=None) -> dict:
     """Relative tissue intensities (WM = 1) and the absolute WM level of one case.
 
     Ranges bracket what real FLAIRs show: on the open MS dev case, lesions are 1.16-1.50 x WM
-    (10th-90th percentile, median 1.33).
+    (10th-90th percentile, median 1.33). wmh_contrast, when given, replaces the drawn lesion brightness
+    after every draw is taken, so the rest of the case stays what its seed gives.
     """
     subtle_lesion = rng.random() < 0.15
     flat_grey = rng.random() < 0.1
@@ -38,6 +39,8 @@ def draw_contrast(rng) -> dict:
     # Six draws that once set a skull shell (the head now has its own stream, head.py): still taken,
     # so that every later draw of a seed, and hence its skull-stripped case, stays as it was.
     rng.random(_RETIRED_DRAWS)
+    if wmh_contrast is not None:
+        drawn["wmh"] = float(wmh_contrast)
     return drawn
 
 

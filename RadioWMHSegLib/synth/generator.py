@@ -55,20 +55,22 @@ def _to_image(array: np.ndarray, grid: sitk.Image) -> sitk.Image:
 
 
 def generate_case(seed, phenotype, *, skull=False, thick_slice_probability=0.3, lesion_bank=None,
-                  severity=None, grid=None, hard_negatives=True) -> tuple:
+                  severity=None, grid=None, hard_negatives=True, wmh_contrast=None) -> tuple:
     """One synthetic FLAIR: (image float32, label uint8 {0,1,2}, metadata dict) on `grid` (default the
     crop grid). severity (0 mild .. 1 severe) applies to the radiation WMH of 'radiation' and 'glioma' ('ms'
     ignores it); lesion_bank (a folder of MNI lesion masks) to 'ms'. skull=True keeps a whole head around
     the brain (give a grid with room for it, e.g. anatomy.padded_crop_grid()). hard_negatives: paint
-    normal bright structures that are not WMH (synth/mimics.py)."""
+    normal bright structures that are not WMH (synth/mimics.py). wmh_contrast: the WMH's brightness
+    relative to white matter (> 1), instead of the drawn one."""
     image, label, _, metadata = generate_case_with_brain(
         seed, phenotype, skull=skull, thick_slice_probability=thick_slice_probability,
-        lesion_bank=lesion_bank, severity=severity, grid=grid, hard_negatives=hard_negatives)
+        lesion_bank=lesion_bank, severity=severity, grid=grid, hard_negatives=hard_negatives,
+        wmh_contrast=wmh_contrast)
     return image, label, metadata
 
 
 def generate_case_with_brain(seed, phenotype, *, skull=False, thick_slice_probability=0.3, lesion_bank=None,
-                             severity=None, grid=None, hard_negatives=True) -> tuple:
+                             severity=None, grid=None, hard_negatives=True, wmh_contrast=None) -> tuple:
     """generate_case() plus the case's true brain mask (uint8 0/1, the deformed template brain): what a
     brain extraction of the skull-on image should find."""
     started = time.perf_counter()
@@ -77,13 +79,15 @@ def generate_case_with_brain(seed, phenotype, *, skull=False, thick_slice_probab
         raise InputError(f"severity {severity} is outside 0..1: use 0 (mild) to 1 (severe), or leave it out")
     if not 0.0 <= float(thick_slice_probability) <= 1.0:
         raise InputError(f"thick-slice probability {thick_slice_probability} is outside 0..1")
+    if wmh_contrast is not None:
+        _check_wmh_contrast_range((wmh_contrast, wmh_contrast))
     seed = int(seed)
     rng = np.random.default_rng(seed)
     anatomy = template_anatomy(grid)
     shape = anatomy.wm.shape
 
     lesions = draw_lesions(rng, anatomy, phenotype, severity=severity, lesion_bank=lesion_bank)
-    contrast = draw_contrast(rng)
+    contrast = draw_contrast(rng, wmh_contrast)
     relative = template_space_image(rng, anatomy, lesions, contrast)
     # From their own stream, like the head: the rest of the case is what the seed gave without them.
     mimics = add_mimics(relative, seed, anatomy, lesions, contrast) if hard_negatives else None
@@ -177,14 +181,41 @@ def case_severity(severity_range, cohort_seed: int, index: int):
     return float(np.random.default_rng([int(cohort_seed), int(index), 2]).uniform(low, high))
 
 
+# WMH brighter than white matter, and not beyond the brightest drawn by default (1.9) by much.
+WMH_CONTRAST_LIMITS = (1.0, 2.5)
+
+
+def _check_wmh_contrast_range(wmh_contrast) -> tuple:
+    """(low, high) WMH brightness relative to white matter, or None (drawn per case as by default)."""
+    if wmh_contrast is None:
+        return None
+    values = [float(v) for v in ([wmh_contrast] if np.isscalar(wmh_contrast) else wmh_contrast)]
+    values = values * 2 if len(values) == 1 else values
+    bottom, top = WMH_CONTRAST_LIMITS
+    if len(values) != 2 or not bottom < values[0] <= values[1] <= top:
+        raise InputError(f"WMH contrast {wmh_contrast} is not a range of WMH brightness over white matter: give one "
+                         f"value or LOW HIGH with {bottom} < LOW <= HIGH <= {top} (e.g. 1.05 1.2 for faint WMH)")
+    return tuple(values)
+
+
+def case_wmh_contrast(contrast_range, cohort_seed: int, index: int):
+    """Case `index`'s WMH brightness, drawn uniformly in the range from its own stream (None: no range given)."""
+    if contrast_range is None:
+        return None
+    low, high = contrast_range
+    return float(np.random.default_rng([int(cohort_seed), int(index), 3]).uniform(low, high))
+
+
 def _generator_record(n_cases, phenotype, seed, skull, lesion_bank, thick_slice_probability, hard_negatives,
-                      severity_range=None) -> dict:
+                      severity_range=None, contrast_range=None) -> dict:
     record = {"version": GENERATOR_VERSION, "n_cases": int(n_cases),
               "phenotype": phenotype if isinstance(phenotype, str) else list(phenotype), "seed": int(seed),
               "skull": bool(skull), "lesion_bank": None if lesion_bank is None else str(lesion_bank),
               "thick_slice_probability": float(thick_slice_probability), "hard_negatives": bool(hard_negatives)}
     if severity_range is not None:  # only when given, so that cohorts written before it still resume
         record["severity"] = list(severity_range)
+    if contrast_range is not None:
+        record["wmh_contrast"] = list(contrast_range)
     return record
 
 
@@ -209,12 +240,14 @@ def _open_cohort_folder(output_dir: Path, record: dict, name, resume: bool) -> d
 
 def generate_cohort(output_dir, n_cases, phenotype, seed, *, skull=False, lesion_bank=None,
                     thick_slice_probability=0.3, name=None, progress=True, resume=False, hard_negatives=True,
-                    severity=None) -> Path:
+                    severity=None, wmh_contrast=None) -> Path:
     """Write n_cases synthetic cases as a dataset folder (space MNI152NLin2009cSym) and return it.
 
     phenotype: 'radiation', 'ms', 'glioma', 'mixed' (random per case) or a list to pick from.
     severity: None (radiation severity drawn from its default, mostly mild-to-moderate, distribution),
     one value, or (low, high) drawn uniformly per case, e.g. (0.7, 1.0) for severe confluent disease.
+    wmh_contrast: None (drawn per case, 15 % of cases faint), one value or (low, high): the WMH's
+    brightness relative to white matter, e.g. (1.05, 1.2) for faint WMH.
     Refuses a non-empty folder unless resume=True, which keeps the cases already written.
     """
     n_cases = int(n_cases)
@@ -222,13 +255,14 @@ def generate_cohort(output_dir, n_cases, phenotype, seed, *, skull=False, lesion
         raise InputError(f"number of cases {n_cases} must be at least 1")
     choices = _phenotype_choices(phenotype)
     severity_range = _check_severity_range(severity, choices)
+    contrast_range = _check_wmh_contrast_range(wmh_contrast)
     if lesion_bank is not None:
         from .lesion_bank import bank_files
 
         bank_files(lesion_bank)  # fail before writing anything
     output_dir = Path(output_dir)
     record = _generator_record(n_cases, phenotype, seed, skull, lesion_bank, thick_slice_probability, hard_negatives,
-                               severity_range)
+                               severity_range, contrast_range)
     data = _open_cohort_folder(output_dir, record, name, resume)
     entries = {e.get("case"): e for e in data["training"]}
     width = max(3, len(str(n_cases - 1)))
@@ -245,7 +279,8 @@ def generate_cohort(output_dir, n_cases, phenotype, seed, *, skull=False, lesion
         image, label, metadata = generate_case(case_seed(seed, index), phenotype_i, skull=skull,
                                                thick_slice_probability=thick_slice_probability,
                                                lesion_bank=lesion_bank, hard_negatives=hard_negatives,
-                                               severity=case_severity(severity_range, seed, index))
+                                               severity=case_severity(severity_range, seed, index),
+                                               wmh_contrast=case_wmh_contrast(contrast_range, seed, index))
         # A crash between writing files and dataset.json leaves orphan files of this very case:
         # regenerating gives identical content, so on resume they may be replaced.
         entry = datasets.write_case_files(output_dir, case_name, image, label, overwrite=resume)
