@@ -418,11 +418,13 @@ def test_hard_negatives_are_bright_normal_structures_outside_the_label(monkeypat
     from RadioWMHSegLib.synth import mimics
 
     monkeypatch.setattr(mimics, "PROBABILITY", {name: 1.0 for name in mimics.PAINTERS})
+    monkeypatch.setattr(mimics, "WHITE_MATTER_PROBABILITY", 1.0)
     with_mimics = generate_case(21, "ms", thick_slice_probability=0.0)
     without = generate_case(21, "ms", thick_slice_probability=0.0, hard_negatives=False)
     (image, label), (plain, plain_label) = _arrays(with_mimics), _arrays(without)
     drawn = with_mimics[2]["hard_negatives"]
-    assert set(drawn) == set(mimics.PAINTERS) and all(d["voxels"] > 0 for d in drawn.values()), drawn
+    assert set(drawn) == set(mimics.PAINTERS) | {"bright_white_matter"}, drawn
+    assert all(d["voxels"] > 0 for d in drawn.values()), drawn
     # Same lesions, contrast, deformation and acquisition: only the mimics were added, with label 0.
     assert np.array_equal(label, plain_label)
     for key in ("contrast", "deformation", "acquisition", "lesions"):
@@ -432,6 +434,31 @@ def test_hard_negatives_are_bright_normal_structures_outside_the_label(monkeypat
     assert painted.sum() > 1000 and (painted & (label == 1)).sum() < 0.02 * painted.sum()
     assert change[painted].mean() > 0  # brighter than the normal tissue they replace
     assert without[2]["hard_negatives"] is None
+
+
+def test_bright_white_matter_is_faint_deep_and_leaves_the_other_mimics_as_they_were(monkeypatch):
+    from RadioWMHSegLib.synth import mimics
+    from RadioWMHSegLib.synth.anatomy import template_anatomy
+    from RadioWMHSegLib.synth.lesions import LesionMaps
+
+    # Normal white matter a little brighter than the rest: what a model taught faint WMH took for WMH on
+    # real scans. Its own stream: adding it (generator 4) left every other mimic of a seed as it was.
+    anatomy = template_anatomy()
+    empty = np.zeros(anatomy.wm.shape, np.float32)
+    lesions = LesionMaps(empty, empty, empty, empty)
+    flat = np.where(anatomy.brain > 0, 1.0, 0.0).astype(np.float32)
+    monkeypatch.setattr(mimics, "PROBABILITY", {name: 1.0 for name in mimics.PAINTERS})
+    drawn, images = {}, {}
+    for probability in (0.0, 1.0):
+        monkeypatch.setattr(mimics, "WHITE_MATTER_PROBABILITY", probability)
+        images[probability] = flat.copy()
+        drawn[probability] = mimics.add_mimics(images[probability], 8, anatomy, lesions, {"gm": 1.2})
+    white = drawn[1.0].pop("bright_white_matter")
+    assert drawn[1.0] == drawn[0.0]
+    assert 1.03 <= white["level"] <= 1.12 and white["voxels"] > 20000  # broad: this seed paints over 20 mL
+    brighter = images[1.0] - images[0.0] > 0.01
+    assert (anatomy.wm[brighter] > 0.5).mean() > 0.95 and (anatomy.cortex_distance[brighter] >= 2.0).all()
+    assert images[1.0].max() <= max(1.12, images[0.0].max()) + 1e-6  # faint: never beyond its level
 
 
 def test_hard_negatives_never_paint_over_a_lesion(monkeypatch):

@@ -19,6 +19,7 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+from RadioWMHSegLib.safe_write import atomic_write_text  # noqa: E402  (after the path)
 
 
 def template_mask(working):
@@ -83,7 +84,7 @@ def main():
                          f"{row['dice_vs_hdbet_1.5']} | {row['dataset_mask_inside']} |")
             print(json.dumps(row), flush=True)
     document = "\n".join(lines) + "\n\n" + f"Machine: {json.dumps(machine())}\n\nCommand: `{' '.join(sys.argv)}`\n"
-    Path(args.out).write_text(document)
+    atomic_write_text(args.out, document, overwrite=True)
     print(document)
 
 

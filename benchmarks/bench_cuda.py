@@ -25,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from RadioWMHSegLib.safe_write import atomic_write_text  # noqa: E402  (after the path)
 
 
 def timed(function, repeats, synchronise):
@@ -156,7 +157,7 @@ def main():
                                "gpu_bf16": training_step_seconds("cuda", "bf16", 20),
                                "cpu_fp32": training_step_seconds("cpu", "fp32", 3)}
     if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        atomic_write_text(args.out, json.dumps(result, indent=2) + "\n", overwrite=True)
     print(json.dumps(result, indent=2))
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from RadioWMHSegLib.safe_write import atomic_write_text  # noqa: E402  (after the path)
 
 WIDTHS = {"shipped": (8, 16, 32, 64, 128), "1.5x": (12, 24, 48, 96, 192), "2x": (16, 32, 64, 128, 256)}
 
@@ -88,7 +89,7 @@ def main():
     result = {"machine": machine(), "precision": args.precision, "widths": rows,
               "command": f"python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:])}"}
     if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        atomic_write_text(args.out, json.dumps(result, indent=2) + "\n", overwrite=True)
     print(json.dumps(result, indent=2))
 
 

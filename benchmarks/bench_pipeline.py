@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from RadioWMHSegLib.safe_write import atomic_write_text  # noqa: E402  (after the path)
 
 
 def n4_reference_seconds(path) -> float:
@@ -74,7 +75,7 @@ def main():
     print(f"\npeak memory {report['peak_memory_gb']} GB; N4 reference {report['n4_reference_seconds']} s; "
           f"ratio {report['ratio_to_n4']} (target <= 4)")
     if args.out:
-        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+        atomic_write_text(args.out, json.dumps(report, indent=2) + "\n", overwrite=True)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import SimpleITK as sitk
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
+from RadioWMHSegLib.safe_write import atomic_write_text  # noqa: E402  (after the path)
 SAMPLE = REPOSITORY / "Resources" / "Sample" / "sample_flair.nii.gz"
 CASES = []
 
@@ -527,7 +528,7 @@ def table_of(rows, kept=None) -> str:
 
 
 def write_page(rows, path, kept=None):
-    Path(path).write_text(PAGE + "\n" + table_of(rows, kept))
+    atomic_write_text(path, PAGE + "\n" + table_of(rows, kept), overwrite=True)
 
 
 if __name__ == "__main__":

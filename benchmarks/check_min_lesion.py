@@ -1,14 +1,16 @@
-"""Does the shipped smallest-lesion size still suit a model? Swept on validation cases only.
+"""Do the shipped smallest-lesion size and threshold still suit a model? Swept on validation cases only.
 
     python benchmarks/check_min_lesion.py bundled -o docs/min_lesion_v7_validation.json \
-        --real runs/sim_vent_ds:case_105911 --synthetic runs/rad_severe_val runs/glioma_val runs/glioma_severe_val
+        --real runs/sim_vent_ds:case_105911 --synthetic runs/rad_severe_val runs/glioma_val runs/glioma_severe_val \
+        [--thresholds 0.4 0.5 0.6 0.7]
 
-`choices.DEFAULT_MIN_LESION_MM3` was chosen with version 2's recipe on the real-case folds
-(docs/experiment.md). Each case here is segmented once as `segment_image` does (flips, precision auto,
-the shipped threshold and tumour-rim rule) but with no size filter, then lesions under each size are
-dropped and the mask scored against the WMH truth (label 1) on the case's own grid, by
-choose_postprocessing's score: (Dice + lesion F1) / 2. --real: a raw scan (skull on) of a dataset, given
-as DATASET:CASE; --synthetic: skull-stripped synthetic datasets, every case. Prints the table, writes OUT.
+`choices.DEFAULT_MIN_LESION_MM3` and `DEFAULT_THRESHOLD` were chosen with version 2's recipe on the real-case
+folds (docs/experiment.md). Each case here runs the network once as `segment_image` does (flips, precision
+auto) and its probabilities are mapped back to the case's own grid; then for each threshold (default: the
+shipped one alone) and size the mask is made as segment_image makes it (the tumour-rim rule, lesions under
+the size dropped) and scored against the WMH truth (label 1) by choose_postprocessing's score:
+(Dice + lesion F1) / 2. --real: a raw scan (skull on) of a dataset, given as DATASET:CASE; --synthetic:
+skull-stripped synthetic datasets, every case. Prints the table, writes OUT.
 """
 
 import argparse
@@ -24,26 +26,30 @@ sys.path.insert(0, str(REPOSITORY / "benchmarks"))
 SIZES_MM3 = (0.0, 3.0, 10.0, 20.0, 30.0, 50.0, 100.0)
 
 
-def unfiltered_masks(loaded, cases):
-    """[(case label, WMH mask without the size filter, truth)] for [(label, case, skull_stripped)]."""
+def probabilities(loaded, cases):
+    """[(case label, P(WMH), P(other pathology) or None, truth)] on each case's own grid, as segment_preprocessed
+    computes them, for [(label, case, skull_stripped)]."""
     import SimpleITK as sitk
     import torch
 
+    from RadioWMHSegLib.choices import DEFAULT_TTA
     from RadioWMHSegLib.image_io import read_flair, read_label
+    from RadioWMHSegLib.inference import predict
     from RadioWMHSegLib.precision import resolve_precision
     from RadioWMHSegLib.preprocessing.pipeline import preprocess
-    from RadioWMHSegLib.segment import segment_preprocessed
+    from RadioWMHSegLib.segment import on_input_grid
 
     device = torch.device("cpu")
-    masks = []
+    maps = []
     for label, case, skull_stripped in cases:
         truth = sitk.Cast(read_label(case.label_path) == 1, sitk.sitkUInt8)  # label 2 is not WMH
         prepared = preprocess(read_flair(case.image_path), skull_stripped=skull_stripped, device=device)
-        result = segment_preprocessed(prepared, loaded, device, precision=resolve_precision("auto", device),
-                                      min_lesion_mm3=0.0)
-        masks.append((label, result.mask, truth))
+        prediction = predict(loaded.net, prepared.network_input, device, tta=DEFAULT_TTA,
+                             precision=resolve_precision("auto", device))
+        pathology = None if prediction.pathology is None else on_input_grid(prepared, prediction.pathology)
+        maps.append((label, on_input_grid(prepared, prediction.wmh), pathology, truth))
         print(label, "segmented", flush=True)
-    return masks
+    return maps
 
 
 def main():
@@ -52,6 +58,8 @@ def main():
     parser.add_argument("-o", "--output", required=True, help="JSON record (a new file)")
     parser.add_argument("--real", nargs="*", default=[], help="DATASET:CASE raw scans with WMH truth")
     parser.add_argument("--synthetic", nargs="*", default=[], help="skull-stripped synthetic datasets")
+    parser.add_argument("--thresholds", type=float, nargs="+", default=None,
+                        help="P(WMH) thresholds to sweep (default: the shipped one)")
     args = parser.parse_args()
     if Path(args.output).exists():
         sys.exit(f"{args.output} exists: give a new file name")
@@ -59,12 +67,16 @@ def main():
         sys.exit("give validation cases: --real DATASET:CASE and/or --synthetic DATASET")
 
     from choose_postprocessing import full_score
-    from RadioWMHSegLib.choices import DEFAULT_MIN_LESION_MM3
+    from RadioWMHSegLib.choices import DEFAULT_MIN_LESION_MM3, DEFAULT_THRESHOLD
     from RadioWMHSegLib.datasets import load_dataset
     from RadioWMHSegLib.errors import RadioWMHSegError
-    from RadioWMHSegLib.lesion_stats import remove_small_lesions
     from RadioWMHSegLib.model_io import load_model
     from RadioWMHSegLib.safe_write import atomic_write_json
+    from RadioWMHSegLib.segment import masks_from_probabilities
+
+    thresholds = args.thresholds or [DEFAULT_THRESHOLD]
+    if not all(0.0 < t < 1.0 for t in thresholds):
+        sys.exit(f"--thresholds {thresholds}: give probabilities strictly between 0 and 1")
 
     try:
         loaded = load_model(None if args.model == "bundled" else args.model, "cpu")
@@ -77,14 +89,15 @@ def main():
             cases.append((f"{Path(dataset_path).name}/{name}", found[0], False))
         for dataset_path in args.synthetic:
             cases += [(f"{Path(dataset_path).name}/{c.name}", c, True) for c in load_dataset(dataset_path).cases]
-        masks = unfiltered_masks(loaded, cases)
+        maps = probabilities(loaded, cases)
     except RadioWMHSegError as error:  # a bad model folder or dataset: one line, not a traceback
         sys.exit(str(error))
 
     rows = []
-    for size in SIZES_MM3:
-        per_case = {label: full_score(remove_small_lesions(mask, size), truth) for label, mask, truth in masks}
-        rows.append({"min_lesion_mm3": size,
+    for threshold, size in ((t, size) for t in thresholds for size in SIZES_MM3):
+        per_case = {label: full_score(masks_from_probabilities(wmh, pathology, threshold, size)[0], truth)
+                    for label, wmh, pathology, truth in maps}
+        rows.append({"threshold": threshold, "min_lesion_mm3": size,
                      "score": round(statistics.mean((m["dsc"] + m["lesion_f1"]) / 2 for m in per_case.values()), 4),
                      "dsc": round(statistics.mean(m["dsc"] for m in per_case.values()), 4),
                      "lesion_f1": round(statistics.mean(m["lesion_f1"] for m in per_case.values()), 4),
@@ -92,13 +105,16 @@ def main():
     best = max(rows, key=lambda r: r["score"])
     record = {"command": "python benchmarks/check_min_lesion.py " + " ".join(sys.argv[1:]),
               "model": loaded.card.get("name"), "weights_sha256": loaded.card.get("weights_sha256"),
-              "shipped_min_lesion_mm3": DEFAULT_MIN_LESION_MM3, "best_on_validation": best["min_lesion_mm3"],
+              "shipped_min_lesion_mm3": DEFAULT_MIN_LESION_MM3, "shipped_threshold": DEFAULT_THRESHOLD,
+              "best_on_validation": {"threshold": best["threshold"], "min_lesion_mm3": best["min_lesion_mm3"]},
               "rows": rows}
     atomic_write_json(args.output, record)
-    print("| smallest lesion (mm3) | score | Dice | lesion F1 |\n|---|---|---|---|")
+    print("| threshold | smallest lesion (mm3) | score | Dice | lesion F1 |\n|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row['min_lesion_mm3']:g} | {row['score']:.4f} | {row['dsc']:.4f} | {row['lesion_f1']:.4f} |")
-    print(f"best on validation: {best['min_lesion_mm3']:g} mm3 (shipped {DEFAULT_MIN_LESION_MM3:g})")
+        print(f"| {row['threshold']:g} | {row['min_lesion_mm3']:g} | {row['score']:.4f} | {row['dsc']:.4f} | "
+              f"{row['lesion_f1']:.4f} |")
+    print(f"best on validation: threshold {best['threshold']:g}, {best['min_lesion_mm3']:g} mm3 "
+          f"(shipped {DEFAULT_THRESHOLD:g}, {DEFAULT_MIN_LESION_MM3:g} mm3)")
 
 
 if __name__ == "__main__":

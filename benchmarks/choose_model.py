@@ -15,6 +15,13 @@ The score is the mean of nine numbers, each in [0, 1], higher better:
   9.   on --glioma-extreme: the WMH Dice outside the glioma (WMH of 150 mL and more beside it).
 Written down before the version-6 run (docs/model_v6_validation.json) and kept, so that versions are chosen
 alike. A candidate ships only if it beats the bundled model's score and the bundled-model tests pass with it.
+
+Real-scan guard (added 2026-11-27, after the faint-WMH candidate: it won the score by 0.019, yet found 1.3-4.2
+times version 7's WMH on the real scans without truth, marking normal white matter; docs/model.md): with
+--unlabelled-scans, each model segments those raw scans (whole pipeline, default settings) and a candidate
+that finds more than GUARD_RATIO times the bundled model's WMH volume, and GUARD_MIN_ML more, on any of
+them is refused, whatever its score. No truth is used: the scans only say how much a model calls WMH where
+the nine validation numbers cannot see it.
 """
 
 import argparse
@@ -26,6 +33,10 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+
+
+GUARD_RATIO = 1.5
+GUARD_MIN_ML = 2.0
 
 
 def real_case_crop_dice(loaded, dataset_case: str) -> float:
@@ -48,6 +59,25 @@ def scored_cases(loaded, dataset_path) -> list:
     from glioma_specificity import score_dataset
 
     return score_dataset(loaded, dataset_path, tta=True)
+
+
+def unlabelled_volumes(loaded, scans) -> dict:
+    """WMH mL a model finds on each raw scan, from the file as a user would (default settings)."""
+    from RadioWMHSegLib.image_io import read_flair
+    from RadioWMHSegLib.segment import segment_image
+
+    volumes = {}
+    for scan in scans:
+        result = segment_image(read_flair(scan), model=loaded, device="cpu")
+        volumes[scan] = round(result.stats.total_volume_ml, 2)
+        print(Path(scan).name, volumes[scan], "mL", flush=True)
+    return volumes
+
+
+def guard_failures(volumes, baseline) -> list:
+    """The scans on which a model finds more than GUARD_RATIO x and GUARD_MIN_ML mL over the baseline's WMH."""
+    return [scan for scan, ml in volumes.items()
+            if ml > GUARD_RATIO * baseline[scan] and ml - baseline[scan] > GUARD_MIN_ML]
 
 
 def mean_of(rows, key) -> float:
@@ -75,7 +105,8 @@ def score_model(model, args) -> dict:
     values = list(scores.values())
     values.append(scores["real_case_crop_dice (counted twice)"])
     return {"model": loaded.card.get("name"), "weights_sha256": loaded.card.get("weights_sha256"),
-            "scores": scores, "mean": round(statistics.mean(values), 4), "cases": cases}
+            "scores": scores, "mean": round(statistics.mean(values), 4), "cases": cases,
+            "unlabelled_wmh_ml": unlabelled_volumes(loaded, args.unlabelled_scans)}
 
 
 def main():
@@ -86,11 +117,18 @@ def main():
     parser.add_argument("--glioma", nargs="+", required=True, help="synthetic glioma validation sets")
     parser.add_argument("--severe", required=True, help="a tumour-free severe-WMH validation set")
     parser.add_argument("--glioma-extreme", required=True, help="gliomas beside the most severe WMH")
+    parser.add_argument("--unlabelled-scans", nargs="*", default=[],
+                        help="raw real FLAIRs without truth for the real-scan guard (e.g. ../shared/data/open_ms/raw_flair/*)")
     args = parser.parse_args()
     if Path(args.output).exists():
         sys.exit(f"{args.output} exists: give a new file name")
     if ":" not in args.real:
         sys.exit(f"--real {args.real}: give DATASET:CASE, e.g. runs/sim_vent_ds:case_105911")
+    missing = [scan for scan in args.unlabelled_scans if not Path(scan).is_file()]
+    if missing:
+        sys.exit(f"--unlabelled-scans: no such file {missing[0]}")
+    if args.unlabelled_scans and "bundled" not in args.models:
+        sys.exit("--unlabelled-scans compares each candidate with the bundled model: add 'bundled' to the models")
 
     from RadioWMHSegLib.errors import RadioWMHSegError
 
@@ -102,17 +140,21 @@ def main():
             sys.exit(f"{model}: {error}")
         print(model, json.dumps(results[model]["scores"]), "mean", results[model]["mean"], flush=True)
     best = max(results, key=lambda m: results[m]["mean"])
+    refused = {m: guard_failures(r["unlabelled_wmh_ml"], results["bundled"]["unlabelled_wmh_ml"])
+               for m, r in results.items() if m != "bundled" and args.unlabelled_scans}
+    allowed = [m for m in results if not refused.get(m)]
+    choice = max(allowed, key=lambda m: results[m]["mean"])
     from RadioWMHSegLib.precision import resolve_precision
 
     record = {"command": "python benchmarks/choose_model.py " + " ".join(sys.argv[1:]),
               "pipeline_precision": resolve_precision("auto", "cpu"), "models": results,
-              "highest_score": best,
-              "ships": best if best != "bundled" and "bundled" in results else None}
+              "highest_score": best, "refused_by_real_scan_guard": {m: f for m, f in refused.items() if f},
+              "ships": choice if choice != "bundled" and "bundled" in results else None}
     from RadioWMHSegLib.safe_write import atomic_write_json
 
     atomic_write_json(args.output, record)
     for model, result in results.items():
-        print(f"{result['mean']:.4f}  {model}")
+        print(f"{result['mean']:.4f}  {model}" + (f"  refused: too much WMH on {refused[model]}" if refused.get(model) else ""))
 
 
 if __name__ == "__main__":

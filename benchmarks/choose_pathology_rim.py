@@ -30,6 +30,7 @@ from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
+from RadioWMHSegLib.safe_write import atomic_write_text  # noqa: E402  (after the path)
 
 NEAR_MM = 10.0
 BEFORE = (0.5, 0.0, 0.0)
@@ -199,7 +200,7 @@ def main():
               "allowed_loss": ALLOWED_LOSS, "step1": step1, "chosen": chosen,
               "summaries": {str(c): s for c, s in summaries.items()},
               "per_case": {str(c): rows for c, rows in per_case.items()}}
-    Path(args.output).write_text(json.dumps(record, indent=1), encoding="utf-8")
+    atomic_write_text(args.output, json.dumps(record, indent=1), overwrite=True)
     print("| (P(other pathology) >=, margin mm, region mL) | called WMH | glioma WMH Dice outside | rad Dice | "
           "real Dice (held out) | real Dice (all) | WMH within 10 mm found |")
     print("|---|---|---|---|---|---|---|")

@@ -22,6 +22,7 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+from RadioWMHSegLib.safe_write import atomic_write_text  # noqa: E402  (after the path)
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
 MIN_LESION_MM3 = (0.0, 3.0, 10.0, 30.0, 100.0)
@@ -129,7 +130,7 @@ def main():
                         mask_of(probability, setting["threshold"], setting["min_lesion_mm3"]), reference)
         print(json.dumps(record), flush=True)
         folds.append(record)
-    Path(args.output).write_text(json.dumps(folds, indent=1), encoding="utf-8")
+    atomic_write_text(args.output, json.dumps(folds, indent=1), overwrite=True)
     lines = ["| model | setting | test cases | DSC | HD95 (mm) | lesion F1 |", "|---|---|---|---|---|---|"]
     for label in (f"N{args.n_train}", "N4"):
         for setting_name in ("default", "chosen", "shipped", "shipped_no_tta"):

@@ -30,6 +30,7 @@ from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
+from RadioWMHSegLib.safe_write import atomic_write_text  # noqa: E402  (after the path)
 
 DEFAULT_DATA = REPOSITORY.parent / "shared" / "data" / "sim_vent_wmh"
 
@@ -112,7 +113,7 @@ def main(argv=None):
         segmentation = logic.segment(volume, skullStripped=args.skull_stripped, device=args.device, model=model)
         results[f"held_out_dice_{label}"] = _dice_on_grid(segmentation, volume, data / held_out / "WMH.nii.gz")
     results["seconds"] = round(time.time() - started)
-    (out / "correction_loop.json").write_text(json.dumps(results, indent=2) + "\n")
+    atomic_write_text(out / "correction_loop.json", json.dumps(results, indent=2) + "\n", overwrite=True)
     print(f"held-out {held_out}: Dice {results['held_out_dice_before']} with {source.name}, "
           f"{results['held_out_dice_after']} after fine-tuning on {len(corrected)} corrected cases")
     return 0

@@ -24,6 +24,7 @@ from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
+from RadioWMHSegLib.safe_write import atomic_write_csv, atomic_write_text  # noqa: E402  (after the path)
 
 # The post-processing every model is scored with: fixed, so the table compares the strategies alone (and
 # stays comparable with runs scored before the shipped defaults became 10 mm3 and flip TTA).
@@ -132,15 +133,12 @@ def main():
                 scores[key] = {"fold": fold, "n_train": int(n), "strategy": strategy, "steps": steps,
                                **score_raw(model_dir, by_name[name], prepared[name], args.device)}
                 print(json.dumps(scores[key]), flush=True)
-                scores_path.write_text(json.dumps(scores, indent=1))
+                atomic_write_text(scores_path, json.dumps(scores, indent=1), overwrite=True)
     rows = sorted(scores.values(), key=lambda r: (r["n_train"], r["strategy"], r["fold"]))
     for row in rows:  # training time of the run: its epochs, validation included (training_log.csv)
         log = out / f"fold_{row['fold']}" / "runs" / f"N{row['n_train']}_{row['strategy']}" / "training_log.csv"
         row["train_s"] = round(sum(float(r["seconds"]) for r in csv.DictReader(log.open())), 1) if log.exists() else 0.0
-    with open(out / "raw_results.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    atomic_write_csv(out / "raw_results.csv", rows, COLUMNS, overwrite=True)
     import numpy as np
 
     lines = ["| N | strategy | test cases | steps | training min (median) | DSC | HD95 (mm) | lesion F1 | WMH mL (true mL) |",
@@ -153,7 +151,7 @@ def main():
         steps = f"{steps[0]}" if steps[0] == steps[-1] else f"{steps[0]}-{steps[-1]} (median {int(np.median(steps))})"
         minutes = f"{np.median([r['train_s'] for r in group]) / 60:.1f}"
         lines.append(f"| {key[0]} | {key[1]} | {len(group)} | {steps} | {minutes} | {cell('dsc')} | {cell('hd95')} | {cell('lesion_f1')} | {volumes} |")
-    (out / "raw_table.md").write_text("\n".join(lines) + "\n")
+    atomic_write_text(out / "raw_table.md", "\n".join(lines) + "\n", overwrite=True)
     write_boxplot(out / "raw_dsc_boxplot.png", rows, sorted({r["n_train"] for r in rows}),
                   ["none"] + [s for s in args.strategies if s != "none"])
     print("\n".join(lines))

@@ -27,7 +27,6 @@ batches in the same order.
 """
 
 import argparse
-import csv
 import io
 import json
 import lzma
@@ -40,6 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from RadioWMHSegLib.safe_write import atomic_write_csv, atomic_write_text  # noqa: E402  (after the path)
 
 WIDTHS = {"shipped": (8, 16, 32, 64, 128), "2x": (16, 32, 64, 128, 256)}
 LOW, STEP = -12.0, 0.1  # 8-bit code q stands for LOW + q * STEP: q = 120 is 0 (outside the brain)
@@ -85,7 +85,7 @@ def pack(args):
             part_bytes += len(blob)
             manifest.append({"dataset": record["dataset"], "case": name, "part": part, "bytes": len(blob)})
     manifest = {"low": args.low, "step": args.step, "cases": manifest}
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1), overwrite=True)
     print(f"{len(manifest['cases'])} cases in {part} part(s) under {out}")
 
 
@@ -203,10 +203,7 @@ def train(args):
     for width in widths:
         state = {k: v.detach().cpu().half() for k, v in width.net.state_dict().items()}  # < 16 MiB a file
         torch.save(state, out / f"width_{width.name}.pt")
-    with open(out / "width_log.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(log[0]) if log else ["step"])
-        writer.writeheader()
-        writer.writerows(log)
+    atomic_write_csv(out / "width_log.csv", log, list(log[0]) if log else ["step"], overwrite=True)
     record = {
         "command": " ".join(sys.argv),
         "machine": {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor(),
@@ -218,7 +215,7 @@ def train(args):
                             "gpu_s": round(w.seconds, 1), "s_per_step": round(w.seconds / max(step, 1), 4),
                             "loss_last_500": round(float(np.mean(w.losses[-500:])), 5)} for w in widths},
     }
-    (out / "width_run.json").write_text(json.dumps(record, indent=2))
+    atomic_write_text(out / "width_run.json", json.dumps(record, indent=2), overwrite=True)
     print(json.dumps(record["widths"]), flush=True)
 
 

@@ -27,7 +27,8 @@ from .mimics import add_mimics
 # Bumped whenever a seed stops giving the same cases, so that a resumed cohort never mixes two versions.
 # 2: the realistic head of synth/head.py (cases with --skull differ from version 1's).
 # 3: hard negatives (synth/mimics.py) painted by default.
-GENERATOR_VERSION = 3
+# 4: bright normal white matter among them (mimics._bright_white_matter), on a stream of its own.
+GENERATOR_VERSION = 4
 # Inside the brain no voxel may be (near) 0, as a fraction of the WM level: the brain mask of a
 # stripped image is its non-background voxels (preprocessing.skull_strip.mask_from_stripped keeps
 # voxels above 1e-3 of the image maximum, about 1-2 here).
@@ -158,12 +159,26 @@ def case_phenotype(choices: list, cohort_seed: int, index: int) -> str:
     return choices[int(rng.integers(len(choices)))]
 
 
+def _as_range(value) -> list:
+    """A command line's one value or LOW HIGH as a list of floats; one value stands for [value, value]."""
+    values = [float(v) for v in ([value] if np.isscalar(value) else value)]
+    return values * 2 if len(values) == 1 else values
+
+
+def _draw_in_range(value_range, cohort_seed: int, index: int, stream: int):
+    """Case `index`'s value, drawn uniformly in the range from a stream of its own, so that a range given
+    changes nothing else of the case (None: no range given)."""
+    if value_range is None:
+        return None
+    low, high = value_range
+    return float(np.random.default_rng([int(cohort_seed), int(index), stream]).uniform(low, high))
+
+
 def _check_severity_range(severity, choices) -> tuple:
     """(low, high) within 0..1, or None (severity drawn from the phenotype's own distribution)."""
     if severity is None:
         return None
-    values = [float(v) for v in ([severity] if np.isscalar(severity) else severity)]
-    values = values * 2 if len(values) == 1 else values  # one value: every case at that severity
+    values = _as_range(severity)
     if len(values) != 2 or not 0.0 <= values[0] <= values[1] <= 1.0:
         raise InputError(f"severity {severity} is not a range within 0..1: give one value or LOW HIGH "
                          "with 0 <= LOW <= HIGH <= 1 (0 mild, 1 severe)")
@@ -174,11 +189,8 @@ def _check_severity_range(severity, choices) -> tuple:
 
 
 def case_severity(severity_range, cohort_seed: int, index: int):
-    """Case `index`'s severity, drawn uniformly in the range from its own stream (None: no range given)."""
-    if severity_range is None:
-        return None
-    low, high = severity_range
-    return float(np.random.default_rng([int(cohort_seed), int(index), 2]).uniform(low, high))
+    """Case `index`'s severity in the range (None: no range given)."""
+    return _draw_in_range(severity_range, cohort_seed, index, 2)
 
 
 # WMH brighter than white matter, and not beyond the brightest drawn by default (1.9) by much.
@@ -189,8 +201,7 @@ def _check_wmh_contrast_range(wmh_contrast) -> tuple:
     """(low, high) WMH brightness relative to white matter, or None (drawn per case as by default)."""
     if wmh_contrast is None:
         return None
-    values = [float(v) for v in ([wmh_contrast] if np.isscalar(wmh_contrast) else wmh_contrast)]
-    values = values * 2 if len(values) == 1 else values
+    values = _as_range(wmh_contrast)
     bottom, top = WMH_CONTRAST_LIMITS
     if len(values) != 2 or not bottom < values[0] <= values[1] <= top:
         raise InputError(f"WMH contrast {wmh_contrast} is not a range of WMH brightness over white matter: give one "
@@ -199,11 +210,8 @@ def _check_wmh_contrast_range(wmh_contrast) -> tuple:
 
 
 def case_wmh_contrast(contrast_range, cohort_seed: int, index: int):
-    """Case `index`'s WMH brightness, drawn uniformly in the range from its own stream (None: no range given)."""
-    if contrast_range is None:
-        return None
-    low, high = contrast_range
-    return float(np.random.default_rng([int(cohort_seed), int(index), 3]).uniform(low, high))
+    """Case `index`'s WMH brightness in the range (None: no range given)."""
+    return _draw_in_range(contrast_range, cohort_seed, index, 3)
 
 
 def _generator_record(n_cases, phenotype, seed, skull, lesion_bank, thick_slice_probability, hard_negatives,

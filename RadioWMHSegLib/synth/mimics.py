@@ -7,8 +7,10 @@ is painted into the template-space image of a share of the cases (PROBABILITY), 
 lesion, and the label is left as it is, so the network learns to leave them out.
 
 Drawn from the case's own stream np.random.default_rng([seed, MIMIC_STREAM]): a seed's lesions,
-contrast, deformation and acquisition are those it had without them. Not here: atrophy with
-enlarged ventricles (it would move the lesions too, a deformation of its own).
+contrast, deformation and acquisition are those it had without them. Generator version 4 added bright
+normal white matter, from a stream of its own ([seed, MIMIC_STREAM, 1]) so that the other mimics of a
+seed stayed as version 3 drew them. Not here: atrophy with enlarged ventricles (it would move the
+lesions too, a deformation of its own).
 """
 
 import numpy as np
@@ -82,6 +84,19 @@ def _normal_caps(rng, anatomy: Anatomy, contrast) -> tuple:
     return rim * near_tips, float(rng.uniform(1.1, 1.35)), {"thickness_mm": round(thickness, 3)}
 
 
+def _bright_white_matter(rng, anatomy: Anatomy, contrast) -> tuple:
+    """Broad, faint patches of normal white matter 3-12 % brighter than the rest, away from the cortex: real
+    white matter is not even (tracts, the posterior periventricular zones). Without them, a model taught faint
+    WMH (1.08-1.2 x WM, `synth --wmh-contrast`) marked such white matter on real scans (docs/model.md)."""
+    deep_white = np.clip((anatomy.wm - 0.5) / 0.3, 0.0, 1.0) * np.clip((anatomy.cortex_distance - 2.0) / 2.0, 0.0, 1.0)
+    cutoff = float(rng.uniform(0.3, 1.2))  # higher: fewer, smaller patches
+    patches = _sigmoid((smooth_noise(rng, deep_white.shape, float(rng.uniform(10.0, 20.0))) - cutoff) / 0.3)
+    return deep_white * patches, float(rng.uniform(1.03, 1.12)), {"cutoff": round(cutoff, 3)}
+
+
+# Generator version 4's mimic, on its own stream (see the module's docstring).
+WHITE_MATTER_PROBABILITY = 0.6
+
 PAINTERS = {"bright_cortex": _bright_cortex, "septum": _septum, "choroid_plexus": _choroid_plexus,
             "csf_flow": _csf_flow, "normal_caps": _normal_caps}
 
@@ -96,9 +111,11 @@ def add_mimics(image: np.ndarray, seed: int, anatomy: Anatomy, lesions, contrast
     # Half a voxel's partial volume away from any lesion, so the label's edge stays the lesion's own.
     free = np.clip(1.0 - 2.0 * lesion, 0.0, 1.0) * anatomy.brain
     drawn = {}
-    for name, paint in PAINTERS.items():
-        if not present[name]:
-            continue
+    white_matter_rng = np.random.default_rng([int(seed), MIMIC_STREAM, 1])
+    painters = [(rng, name, paint) for name, paint in PAINTERS.items() if present[name]]
+    if white_matter_rng.random() < WHITE_MATTER_PROBABILITY:
+        painters.append((white_matter_rng, "bright_white_matter", _bright_white_matter))
+    for rng, name, paint in painters:
         soft, level, info = paint(rng, anatomy, contrast)
         soft = (soft * free).astype(np.float32)
         image += soft * (level - image)
