@@ -118,7 +118,8 @@ def main():
     parser.add_argument("--severe", required=True, help="a tumour-free severe-WMH validation set")
     parser.add_argument("--glioma-extreme", required=True, help="gliomas beside the most severe WMH")
     parser.add_argument("--unlabelled-scans", nargs="*", default=[],
-                        help="raw real FLAIRs without truth for the real-scan guard (e.g. ../shared/data/open_ms/raw_flair/*)")
+                        help="raw real FLAIRs without truth for the real-scan guard "
+                        "(e.g. ../shared/data/open_ms/raw_flair/*)")
     args = parser.parse_args()
     if Path(args.output).exists():
         sys.exit(f"{args.output} exists: give a new file name")
@@ -154,7 +155,8 @@ def main():
 
     atomic_write_json(args.output, record)
     for model, result in results.items():
-        print(f"{result['mean']:.4f}  {model}" + (f"  refused: too much WMH on {refused[model]}" if refused.get(model) else ""))
+        verdict = f"  refused: too much WMH on {refused[model]}" if refused.get(model) else ""
+        print(f"{result['mean']:.4f}  {model}{verdict}")
 
 
 if __name__ == "__main__":

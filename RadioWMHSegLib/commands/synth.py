@@ -43,6 +43,7 @@ def run(args) -> int:
     path = generate_cohort(args.output_dir, args.n, args.phenotype, args.seed, skull=args.skull,
                            lesion_bank=args.lesion_bank, thick_slice_probability=args.thick_slice_probability,
                            name=args.name, progress=not args.quiet, resume=args.resume,
-                           hard_negatives=not args.no_hard_negatives, severity=args.severity, wmh_contrast=args.wmh_contrast)
+                           hard_negatives=not args.no_hard_negatives, severity=args.severity,
+                           wmh_contrast=args.wmh_contrast)
     print(f"wrote {args.n} synthetic cases to {path}")
     return 0
