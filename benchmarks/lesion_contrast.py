@@ -1,0 +1,105 @@
+"""How bright WMH are over normal-appearing white matter, in real and synthetic training cases, as the network sees them.
+
+    python benchmarks/lesion_contrast.py DATASET [DATASET ...] -o contrast.json
+
+Each DATASET must have its training cache (DATASET/preprocessed, made by `radiowmhseg finetune` or
+`pretrain`): the crop-grid images after brain extraction, registration, N4 and the robust normalisation,
+so real and synthetic cases are measured on the same scale, the one the network is given (brain median 0,
+robust spread 1). Per case:
+- `nawm`: median of normal-appearing white matter: the MNI white-matter probability >= 0.9, inside the
+  brain mask, minus the WMH (label 1) dilated by 2 voxels and minus label 2 dilated by 2 voxels;
+- `wmh_p10`, `wmh_median`: 10th percentile and median of the WMH voxels;
+- `excess_p10`, `excess_median`: those minus `nawm`, in robust units (what sets a lesion apart);
+- `cortex`: median of grey matter (MNI grey-matter probability >= 0.7, inside the brain, away from
+  label 1 and 2 as above), and `wmh_over_cortex`: the WMH median minus it (negative: WMH darker than cortex).
+Cases with fewer than 100 WMH voxels are listed but not summarised. Why: the faint-WMH attempts of
+docs/model.md taught the network to call real normal white matter WMH; this says whether the synthetic
+faint cases are fainter than any real labelled WMH.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPOSITORY))
+from RadioWMHSegLib.safe_write import atomic_write_text  # noqa: E402  (after the path)
+
+MIN_WMH_VOXELS = 100
+WM_PROBABILITY = 0.9
+GM_PROBABILITY = 0.7  # grey matter is thin: a lower level keeps enough cortex voxels
+
+
+def tissue_crop(kind) -> np.ndarray:
+    """The MNI grey ('gm') or white ('wm') matter probability on the network's crop grid (z, y, x)."""
+    import SimpleITK as sitk
+
+    from RadioWMHSegLib.templates import mni_tissue, to_crop_grid
+
+    return sitk.GetArrayFromImage(to_crop_grid(mni_tissue(kind)))
+
+
+def case_contrast(image, label, brain, white_matter, grey_matter) -> dict:
+    """The contrast figures of one cached case (arrays on the crop grid)."""
+    from scipy import ndimage
+
+    wmh = label == 1
+    near = ndimage.binary_dilation(wmh, iterations=2) | ndimage.binary_dilation(label == 2, iterations=2)
+    nawm = (white_matter >= WM_PROBABILITY) & (brain > 0) & ~near
+    cortex = (grey_matter >= GM_PROBABILITY) & (brain > 0) & ~near
+    row = {"wmh_voxels": int(wmh.sum()), "nawm_voxels": int(nawm.sum())}
+    if min(wmh.sum(), nawm.sum(), cortex.sum()) < MIN_WMH_VOXELS:
+        return row
+    image = image.astype(np.float32)
+    level, grey = float(np.median(image[nawm])), float(np.median(image[cortex]))
+    p10, median = (float(v) for v in np.percentile(image[wmh], [10, 50]))
+    return {**row, "nawm": round(level, 3), "cortex": round(grey, 3), "wmh_p10": round(p10, 3),
+            "wmh_median": round(median, 3), "excess_p10": round(p10 - level, 3),
+            "excess_median": round(median - level, 3), "wmh_over_cortex": round(median - grey, 3)}
+
+
+def dataset_contrast(path, tissues) -> dict:
+    cache = Path(path) / "preprocessed"
+    record = json.loads((cache / "record.json").read_text(encoding="utf-8"))
+    cases = {}
+    for name, entry in sorted(record["cases"].items()):
+        with np.load(cache / entry["file"]) as arrays:
+            cases[name] = case_contrast(arrays["image"], arrays["label"], arrays["brain_mask"], *tissues)
+    measured = [c for c in cases.values() if "excess_median" in c]
+    summary = {}
+    for key in ("excess_p10", "excess_median", "wmh_over_cortex"):
+        values = [c[key] for c in measured]
+        if values:
+            summary[key] = {"min": round(min(values), 3), "median": round(float(np.median(values)), 3),
+                            "max": round(max(values), 3)}
+    return {"cases": cases, "measured": len(measured), "summary": summary}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("datasets", nargs="+", help="dataset folders with a training cache (preprocessed/)")
+    parser.add_argument("-o", "--output", required=True, help="JSON record")
+    args = parser.parse_args()
+    for path in args.datasets:
+        if not (Path(path) / "preprocessed" / "record.json").exists():
+            parser.error(f"{path} has no training cache (preprocessed/record.json): train on it once, "
+                         "or give a dataset that has one")
+    tissues = tissue_crop("wm"), tissue_crop("gm")
+    results = {Path(p).name: dataset_contrast(p, tissues) for p in args.datasets}
+    record = {"command": " ".join(sys.argv), "wm_probability": WM_PROBABILITY, "gm_probability": GM_PROBABILITY,
+              "datasets": results}
+    atomic_write_text(args.output, json.dumps(record, indent=1), overwrite=True)
+    print("| dataset | cases measured | WMH median over NAWM: min / median / max | WMH 10th pct over NAWM: min / median / max "
+          "| WMH median over cortex: min / median / max |")
+    print("|---|---|---|---|---|")
+    for name, result in results.items():
+        s = result["summary"]
+        cell = lambda k: " / ".join(f"{s[k][q]:.2f}" for q in ("min", "median", "max")) if k in s else "-"
+        print(f"| {name} | {result['measured']} | {cell('excess_median')} | {cell('excess_p10')} | {cell('wmh_over_cortex')} |")
+
+
+if __name__ == "__main__":
+    main()
