@@ -1,11 +1,12 @@
 """How bright WMH are over normal-appearing white matter, in real and synthetic training cases, as the network sees them.
 
-    python benchmarks/lesion_contrast.py DATASET [DATASET ...] -o contrast.json
+    python benchmarks/lesion_contrast.py DATASET [DATASET ...] -o contrast.json [--case FLAIR MASK [--skull-stripped]]
 
 Each DATASET must have its training cache (DATASET/preprocessed, made by `radiowmhseg finetune` or
 `pretrain`): the crop-grid images after brain extraction, registration, N4 and the robust normalisation,
 so real and synthetic cases are measured on the same scale, the one the network is given (brain median 0,
-robust spread 1). Per case:
+robust spread 1). --case measures one labelled scan outside any dataset (e.g. the real dev case) through the
+whole pipeline, as `radiowmhseg segment` preprocesses it. Per case:
 - `nawm`: median of normal-appearing white matter: the MNI white-matter probability >= 0.9, inside the
   brain mask, minus the WMH (label 1) dilated by 2 voxels and minus label 2 dilated by 2 voxels;
 - `wmh_p10`, `wmh_median`: 10th percentile and median of the WMH voxels;
@@ -78,19 +79,40 @@ def dataset_contrast(path, tissues) -> dict:
     return {"cases": cases, "measured": len(measured), "summary": summary}
 
 
+def scan_contrast(image_path, label_path, skull_stripped, tissues) -> dict:
+    """The contrast figures of one labelled scan, preprocessed as `radiowmhseg segment` does."""
+    from RadioWMHSegLib.image_io import read_flair, read_label
+    from RadioWMHSegLib.preprocessing.pipeline import preprocess
+
+    case = preprocess(read_flair(image_path), skull_stripped=skull_stripped, device="cpu")
+    label = case.label_to_crop(read_label(label_path))
+    return case_contrast(case.network_input, label, case.brain_mask_crop, *tissues)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("datasets", nargs="+", help="dataset folders with a training cache (preprocessed/)")
+    parser.add_argument("datasets", nargs="*", help="dataset folders with a training cache (preprocessed/)")
+    parser.add_argument("--case", nargs=2, metavar=("FLAIR", "MASK"), help="also one labelled scan (WMH = 1)")
+    parser.add_argument("--skull-stripped", action="store_true", help="the --case scan is already skull-stripped")
     parser.add_argument("-o", "--output", required=True, help="JSON record")
     args = parser.parse_args()
     for path in args.datasets:
         if not (Path(path) / "preprocessed" / "record.json").exists():
             parser.error(f"{path} has no training cache (preprocessed/record.json): train on it once, "
                          "or give a dataset that has one")
+    if not args.datasets and not args.case:
+        parser.error("give dataset folders, --case FLAIR MASK, or both")
+    for path in args.case or ():
+        if not Path(path).is_file():
+            parser.error(f"--case: {path} does not exist")
     tissues = tissue_crop("wm"), tissue_crop("gm")
     results = {Path(p).name: dataset_contrast(p, tissues) for p in args.datasets}
     record = {"command": " ".join(sys.argv), "wm_probability": WM_PROBABILITY, "gm_probability": GM_PROBABILITY,
               "datasets": results}
+    if args.case:
+        record["case"] = {"image": args.case[0], "label": args.case[1],
+                          **scan_contrast(*args.case, args.skull_stripped, tissues)}
+        print(f"{args.case[0]}: {json.dumps(record['case'])}")
     atomic_write_text(args.output, json.dumps(record, indent=1), overwrite=True)
     print("| dataset | cases measured | WMH median over NAWM: min / median / max | WMH 10th pct over NAWM: min / median / max "
           "| WMH median over cortex: min / median / max |")
