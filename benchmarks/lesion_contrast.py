@@ -1,4 +1,4 @@
-"""How bright WMH are over normal-appearing white matter, in real and synthetic training cases, as the network sees them.
+"""How bright WMH are over normal white matter, in real and synthetic training cases, as the network sees them.
 
     python benchmarks/lesion_contrast.py DATASET [DATASET ...] -o contrast.json [--case FLAIR MASK [--skull-stripped]]
 
@@ -114,13 +114,14 @@ def main():
                           **scan_contrast(*args.case, args.skull_stripped, tissues)}
         print(f"{args.case[0]}: {json.dumps(record['case'])}")
     atomic_write_text(args.output, json.dumps(record, indent=1), overwrite=True)
-    print("| dataset | cases measured | WMH median over NAWM: min / median / max | WMH 10th pct over NAWM: min / median / max "
-          "| WMH median over cortex: min / median / max |")
+    print("| dataset | cases measured | WMH median over NAWM: min / median / max "
+          "| WMH 10th pct over NAWM: min / median / max | WMH median over cortex: min / median / max |")
     print("|---|---|---|---|---|")
     for name, result in results.items():
         s = result["summary"]
         cell = lambda k: " / ".join(f"{s[k][q]:.2f}" for q in ("min", "median", "max")) if k in s else "-"
-        print(f"| {name} | {result['measured']} | {cell('excess_median')} | {cell('excess_p10')} | {cell('wmh_over_cortex')} |")
+        cells = " | ".join(cell(k) for k in ("excess_median", "excess_p10", "wmh_over_cortex"))
+        print(f"| {name} | {result['measured']} | {cells} |")
 
 
 if __name__ == "__main__":
