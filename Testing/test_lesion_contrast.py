@@ -42,3 +42,14 @@ def test_lesion_contrast_skips_cases_with_too_few_wmh_voxels():
     row = lesion_contrast.case_contrast(*_phantom(lesion_side=4))  # 64 voxels, under MIN_WMH_VOXELS
     assert row["wmh_voxels"] == 64
     assert "excess_median" not in row
+
+
+def test_lesion_contrast_counts_the_cases_below_a_level_and_darker_than_cortex():
+    cases = [{"excess_median": m, "excess_p10": m - 1, "wmh_over_cortex": c}
+             for m, c in ((2.0, 1.5), (0.3, -0.2), (1.0, 0.4))]
+    cases.append({"wmh_voxels": 10})  # too small: not measured
+    result = lesion_contrast.summarise(cases, below=(1.39, 0.5))
+    assert result["measured"] == 3
+    assert result["summary"]["below_level"] == {"1.39": 2, "0.5": 1}
+    assert result["summary"]["darker_than_cortex"] == 1
+    assert result["summary"]["excess_median"] == {"min": 0.3, "median": 1.0, "max": 2.0}

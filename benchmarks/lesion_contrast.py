@@ -1,6 +1,7 @@
 """How bright WMH are over normal white matter, in real and synthetic training cases, as the network sees them.
 
     python benchmarks/lesion_contrast.py DATASET [DATASET ...] -o contrast.json [--case FLAIR MASK [--skull-stripped]]
+        [--pooled] [--below LEVEL ...]
 
 Each DATASET must have its training cache (DATASET/preprocessed, made by `radiowmhseg finetune` or
 `pretrain`): the crop-grid images after brain extraction, registration, N4 and the robust normalisation,
@@ -13,7 +14,9 @@ whole pipeline, as `radiowmhseg segment` preprocesses it. Per case:
 - `excess_p10`, `excess_median`: those minus `nawm`, in robust units (what sets a lesion apart);
 - `cortex`: median of grey matter (MNI grey-matter probability >= 0.7, inside the brain, away from
   label 1 and 2 as above), and `wmh_over_cortex`: the WMH median minus it (negative: WMH darker than cortex).
-Cases with fewer than 100 WMH voxels are listed but not summarised. Why: the faint-WMH attempts of
+Cases with fewer than 100 WMH voxels are listed but not summarised. Each dataset's summary counts its cases
+whose WMH median lies below each --below level over normal white matter, and below cortex; --pooled adds one
+summary over all the datasets given. Why: the faint-WMH attempts of
 docs/model.md taught the network to call real normal white matter WMH; this says whether the synthetic
 faint cases are fainter than any real labelled WMH.
 """
@@ -62,30 +65,46 @@ def case_contrast(image, label, brain, white_matter, grey_matter) -> dict:
             "excess_median": round(median - level, 3), "wmh_over_cortex": round(median - grey, 3)}
 
 
-def dataset_contrast(path, tissues) -> dict:
-    cache = Path(path) / "preprocessed"
-    record = json.loads((cache / "record.json").read_text(encoding="utf-8"))
-    cases = {}
-    for name, entry in sorted(record["cases"].items()):
-        with np.load(cache / entry["file"]) as arrays:
-            cases[name] = case_contrast(arrays["image"], arrays["label"], arrays["brain_mask"], *tissues)
-    measured = [c for c in cases.values() if "excess_median" in c]
+def summarise(cases, below=()) -> dict:
+    """min / median / max of each figure over the measured cases, and how many lie below each level."""
+    measured = [c for c in cases if "excess_median" in c]
     summary = {}
     for key in ("excess_p10", "excess_median", "wmh_over_cortex"):
         values = [c[key] for c in measured]
         if values:
             summary[key] = {"min": round(min(values), 3), "median": round(float(np.median(values)), 3),
                             "max": round(max(values), 3)}
-    return {"cases": cases, "measured": len(measured), "summary": summary}
+    summary["below_level"] = {f"{level:g}": sum(c["excess_median"] < level for c in measured) for level in below}
+    summary["darker_than_cortex"] = sum(c["wmh_over_cortex"] < 0 for c in measured)
+    return {"measured": len(measured), "summary": summary}
+
+
+def dataset_contrast(path, tissues, below=()) -> dict:
+    cache = Path(path) / "preprocessed"
+    record = json.loads((cache / "record.json").read_text(encoding="utf-8"))
+    cases = {}
+    for name, entry in sorted(record["cases"].items()):
+        with np.load(cache / entry["file"]) as arrays:
+            if arrays["image"].shape != tissues[0].shape:
+                raise SystemExit(f"{path}: its cache holds arrays of shape {arrays['image'].shape}, not the network's "
+                                 f"crop grid {tissues[0].shape} (a grid 'as_is' cache): cache it on the crop grid")
+            cases[name] = case_contrast(arrays["image"], arrays["label"], arrays["brain_mask"], *tissues)
+    return {"cases": cases, **summarise(cases.values(), below)}
 
 
 def scan_contrast(image_path, label_path, skull_stripped, tissues) -> dict:
     """The contrast figures of one labelled scan, preprocessed as `radiowmhseg segment` does."""
+    from RadioWMHSegLib.geometry import grid_difference
     from RadioWMHSegLib.image_io import read_flair, read_label
     from RadioWMHSegLib.preprocessing.pipeline import preprocess
 
-    case = preprocess(read_flair(image_path), skull_stripped=skull_stripped, device="cpu")
-    label = case.label_to_crop(read_label(label_path))
+    image, mask = read_flair(image_path), read_label(label_path)
+    difference = grid_difference(image, mask)
+    if difference:  # a mask off the scan's grid would be measured where it lands, silently
+        raise SystemExit(f"--case: {label_path} is not on the grid of {image_path} ({difference}): give the mask "
+                         "drawn on that scan")
+    case = preprocess(image, skull_stripped=skull_stripped, device="cpu")
+    label = case.label_to_crop(mask)
     return case_contrast(case.network_input, label, case.brain_mask_crop, *tissues)
 
 
@@ -94,6 +113,9 @@ def main():
     parser.add_argument("datasets", nargs="*", help="dataset folders with a training cache (preprocessed/)")
     parser.add_argument("--case", nargs=2, metavar=("FLAIR", "MASK"), help="also one labelled scan (WMH = 1)")
     parser.add_argument("--skull-stripped", action="store_true", help="the --case scan is already skull-stripped")
+    parser.add_argument("--pooled", action="store_true", help="also one summary over all the datasets given")
+    parser.add_argument("--below", type=float, nargs="*", default=[], metavar="LEVEL",
+                        help="count the cases whose WMH median lies below LEVEL over normal white matter")
     parser.add_argument("-o", "--output", required=True, help="JSON record")
     args = parser.parse_args()
     for path in args.datasets:
@@ -106,22 +128,27 @@ def main():
         if not Path(path).is_file():
             parser.error(f"--case: {path} does not exist")
     tissues = tissue_crop("wm"), tissue_crop("gm")
-    results = {Path(p).name: dataset_contrast(p, tissues) for p in args.datasets}
+    results = {Path(p).name: dataset_contrast(p, tissues, args.below) for p in args.datasets}
     record = {"command": " ".join(sys.argv), "wm_probability": WM_PROBABILITY, "gm_probability": GM_PROBABILITY,
               "datasets": results}
+    if args.pooled:
+        record["pooled"] = summarise([c for r in results.values() for c in r["cases"].values()], args.below)
+        results = {**results, "pooled": record["pooled"]}  # printed as the table's last row
     if args.case:
         record["case"] = {"image": args.case[0], "label": args.case[1],
                           **scan_contrast(*args.case, args.skull_stripped, tissues)}
         print(f"{args.case[0]}: {json.dumps(record['case'])}")
     atomic_write_text(args.output, json.dumps(record, indent=1), overwrite=True)
     print("| dataset | cases measured | WMH median over NAWM: min / median / max "
-          "| WMH 10th pct over NAWM: min / median / max | WMH median over cortex: min / median / max |")
-    print("|---|---|---|---|---|")
+          "| WMH 10th pct over NAWM: min / median / max | WMH median over cortex: min / median / max "
+          "| cases below each --below level | WMH darker than cortex |")
+    print("|---|---|---|---|---|---|---|")
     for name, result in results.items():
         s = result["summary"]
         cell = lambda k: " / ".join(f"{s[k][q]:.2f}" for q in ("min", "median", "max")) if k in s else "-"
         cells = " | ".join(cell(k) for k in ("excess_median", "excess_p10", "wmh_over_cortex"))
-        print(f"| {name} | {result['measured']} | {cells} |")
+        below = ", ".join(f"{n} under {level}" for level, n in s["below_level"].items()) or "-"
+        print(f"| {name} | {result['measured']} | {cells} | {below} | {s['darker_than_cortex']} |")
 
 
 if __name__ == "__main__":
