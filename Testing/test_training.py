@@ -100,6 +100,56 @@ def test_sampling_is_biased_to_lesions_and_deterministic():
     assert sum(r[1][4, 4, 4] == 1 for r in plain) < 20
 
 
+def _one_voxel_case(name, dataset):
+    from RadioWMHSegLib.training.sampling import prepare_case
+
+    image, label = np.ones((6, 6, 6), np.float16), np.zeros((6, 6, 6), np.uint8)
+    label[3, 3, 3] = 1
+    return prepare_case(name, dataset, image, label, np.ones_like(label), (1,))
+
+
+def test_datasets_are_drawn_by_their_weights_and_equally_as_before_without():
+    from RadioWMHSegLib.training.sampling import sample_region
+
+    by_dataset = {"a@x": [_one_voxel_case("a0", "a"), _one_voxel_case("a1", "a")], "b@y": [_one_voxel_case("b0", "b")],
+                  "c@z": [_one_voxel_case("c0", "c")]}
+    # Without weights a seed draws the cases it drew before weights existed (recorded from that version), so a
+    # run resumed or repeated from then gets the same patches.
+    drawn = [sample_region(by_dataset, (4, 4, 4), np.random.default_rng([5, i]))[2] for i in range(12)]
+    assert drawn == ["c0", "a1", "c0", "c0", "c0", "b0", "a1", "a1", "b0", "c0", "b0", "b0"]
+    weights = {"a@x": 0.7, "b@y": 0.1, "c@z": 0.2}
+    drawn = [sample_region(by_dataset, (4, 4, 4), np.random.default_rng([6, i]), weights=weights)[2][0]
+             for i in range(2000)]
+    for dataset, weight in (("a", 0.7), ("b", 0.1), ("c", 0.2)):
+        assert abs(drawn.count(dataset) / len(drawn) - weight) < 0.04
+
+
+def test_the_target_share_is_split_over_target_and_source_datasets():
+    from types import SimpleNamespace
+
+    from RadioWMHSegLib.training.data import dataset_weights
+
+    def dataset(name):
+        return SimpleNamespace(name=name, path=f"/d/{name}")
+
+    real, synth_a, synth_b = dataset("real"), dataset("synth_a"), dataset("synth_b")
+    training = [("target", real, "c1"), ("target", real, "c2"), ("source", synth_a, "c3"), ("source", synth_b, "c4")]
+    assert dataset_weights(training, 0.5) == {"real@/d/real": 0.5, "synth_a@/d/synth_a": 0.25,
+                                              "synth_b@/d/synth_b": 0.25}
+    assert dataset_weights(training, None) is None  # equal weights, the draw of earlier versions
+    assert dataset_weights(training[:2], 0.5) is None  # no source to share with
+
+
+@pytest.mark.parametrize("share, sources, message", [(0.5, [], "needs source datasets"), (1.0, ["s"], "between 0 and 1"),
+                                                     (0.0, ["s"], "between 0 and 1")])
+def test_a_bad_target_share_is_a_clear_error(share, sources, message, tmp_path):
+    from RadioWMHSegLib.errors import InputError
+    from RadioWMHSegLib.training.config import TrainConfig, check_config
+
+    with pytest.raises(InputError, match=message):
+        check_config(TrainConfig(datasets=["t"], run_dir=str(tmp_path), source_datasets=sources, target_share=share))
+
+
 def test_augmentation_keeps_labels_integer_and_follows_its_seed():
     from RadioWMHSegLib.training.augmentation import Augmenter, margin_for
 

@@ -113,7 +113,8 @@ def test_scratch_and_mixed_start_from_random_weights_with_the_source_architectur
     assert [(d["role"], d["cases"]) for d in datasets] == [("target", 3), ("source", 2)]
 
 
-def test_all_can_keep_training_on_source_data_and_learn_a_third_class(target_dataset, source_model, tmp_path):
+def test_all_can_keep_training_on_source_data_and_learn_a_third_class(target_dataset, source_model, tmp_path,
+                                                                      capsys):
     """'all' with source datasets: the source weights are the start (a 2-class model lends its WMH channel),
     both datasets are trained on, and the card names them: how the bundled 3-class model is made."""
     from RadioWMHSegLib import model_io
@@ -126,6 +127,12 @@ def test_all_can_keep_training_on_source_data_and_learn_a_third_class(target_dat
     datasets = card["training"]["datasets"]
     assert [(d["role"], d["cases"]) for d in datasets] == [("target", 3), ("source", 2)]
     assert datasets[1]["case_names"] == ["case_000", "case_001"]  # the card names every case it trained on
+    assert card["training"]["recipe"]["target_share"] is None  # each dataset drawn equally: the default
+    capsys.readouterr()
+    shared = _finetune("all", target_dataset, source_model, tmp_path / "shared", source_datasets=[source],
+                       label2="class", target_share=0.75)
+    assert model_io.read_card(shared.model_dir)["training"]["recipe"]["target_share"] == 0.75
+    assert "patches drawn from: source 25%, target 75%" in capsys.readouterr().out
 
     # Fine-tuned again without saying how to treat label 2 (as the Slicer panel does): it stays a 3-class model,
     # and trains on synthetic gliomas beside the target cases, which show no tumour, so as not to forget label 2.

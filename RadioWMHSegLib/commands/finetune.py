@@ -25,6 +25,9 @@ def add_parser(subparsers, name):
                    help="source dataset(s) trained on together with the target, each dataset drawn equally often: "
                         "required by 'mixed'; with 'all', 'decoder' or 'last' they keep the source data in the "
                         "fine-tuning (e.g. synthetic gliomas, so a 3-class model keeps learning label 2)")
+    p.add_argument("--target-share", type=float, metavar="SHARE",
+                   help="share of the patches drawn from DATASET, the rest from the source datasets (and the "
+                        "pathology replay), e.g. 0.5 (default: every dataset drawn equally often)")
     p.add_argument("--pathology-replay", type=int, default=None, metavar="N",
                    help="synthetic treated gliomas (tumour, oedema, cavity as label 2) made into "
                         "RUN_DIR/pathology_replay and trained on beside the target, so that a 3-class model does not "
@@ -48,6 +51,8 @@ def run(args) -> int:
     options = training_options(args)
     if args.fold is not None:
         options["fold"] = args.fold
+    if args.target_share is not None:
+        options["target_share"] = args.target_share
     result = finetune(args.dataset, args.output, source_model=args.source_model, strategy=args.strategy,
                       source_datasets=args.source_datasets, models_dir=args.models_dir, model_name=args.name,
                       pathology_replay=args.pathology_replay, **options)

@@ -42,6 +42,7 @@ def save_final_model(config, net_config, run_dir, prepared, training, validation
                  else "Dice (WMH, batch) + cross-entropy"),
         "epochs": config.epochs, "steps_per_epoch": config.steps_per_epoch, "batch_size": config.batch_size,
         "patch_size": list(config.patch_size), "lesion_fraction": config.lesion_fraction,
+        "target_share": config.target_share,
         "augmentation": augmentation, "label2": config.label2, "seed": config.seed, "precision": precision,
         "dropout": final_net.config["dropout"], "world_size": context.world_size, "device": device.type,
     }

@@ -39,6 +39,10 @@ class TrainConfig:
     channels: tuple = None  # None: network.DEFAULT_CHANNELS
     convs: tuple = None
     lesion_fraction: float = DEFAULT_LESION_FRACTION
+    # Share of patches drawn from the target dataset(s), the rest from the sources; None: every dataset drawn
+    # equally. Real cases beside synthetic sources score better on held-out real scans at a half share than at
+    # one in seven (docs/experiment.md).
+    target_share: float = None
     augment: bool = True
     augmentation: dict = None  # overrides of augmentation.DEFAULT_AUGMENTATION
     first_cases: int = None  # use only the first N cases of the first dataset (experiment training sizes)
@@ -96,6 +100,14 @@ def check_config(config: TrainConfig) -> TrainConfig:
         raise InputError("patience must be at least 1 epoch (or none, to train every epoch)")
     if config.val_cases < 0:
         raise InputError("the number of validation cases cannot be negative")
+    if config.target_share is not None:
+        config.target_share = float(config.target_share)
+        if not config.source_datasets:
+            raise InputError("a target share needs source datasets to share the patches with: give --source, or "
+                             "leave the share out")
+        if not 0.0 < config.target_share < 1.0:
+            raise InputError(f"target share {config.target_share} must lie between 0 and 1 (0.5: half of the "
+                             "patches from the target dataset(s), half from the sources)")
     if config.strategy == "mixed" and not config.source_datasets:
         raise InputError("strategy 'mixed' trains on source and target together: give the source dataset(s)")
     for name in ("channels", "convs"):

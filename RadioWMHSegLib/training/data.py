@@ -96,23 +96,41 @@ def foreground_labels(label2):
     return (1, 2) if label2 in ("foreground", "class") else (1,)
 
 
+def _dataset_key(dataset):
+    return f"{dataset.name}@{dataset.path}"
+
+
 def load_training_cases(training, label2):
     """{dataset key: [TrainingCase]} held in memory for sampling."""
     by_dataset = {}
     for _, dataset, cached in training:
         image, label, brain_mask = cached.load()
-        key = f"{dataset.name}@{dataset.path}"
+        key = _dataset_key(dataset)
         by_dataset.setdefault(key, []).append(
             prepare_case(cached.name, dataset.name, image, label, brain_mask, foreground_labels(label2))
         )
     return by_dataset
 
 
+def dataset_weights(training, target_share):
+    """{dataset key: probability of drawing it}: target_share spread equally over the target datasets, the rest
+    over the source ones; None (every dataset drawn equally) when target_share is None or there is no source."""
+    roles = {_dataset_key(dataset): role for role, dataset, _ in training}
+    targets = [k for k, role in roles.items() if role == "target"]
+    sources = [k for k, role in roles.items() if role == "source"]
+    if target_share is None or not sources or not targets:
+        return None
+    weights = {k: target_share / len(targets) for k in targets}
+    weights.update({k: (1.0 - target_share) / len(sources) for k in sources})
+    return weights
+
+
 class PatchDataset:
     """Map-style dataset whose item i of (epoch, rank) is a pure function of (seed, epoch, rank, i)."""
 
-    def __init__(self, cases_by_dataset, config, epoch, rank):
+    def __init__(self, cases_by_dataset, config, epoch, rank, weights=None):
         self.cases_by_dataset = cases_by_dataset
+        self.weights = weights
         self.config = config
         self.epoch = epoch
         self.rank = rank
@@ -127,7 +145,8 @@ class PatchDataset:
         import torch
 
         rng = np.random.default_rng([self.config.seed, self.epoch, self.rank, index])
-        image, label, _ = sample_region(self.cases_by_dataset, self.region, rng, self.config.lesion_fraction)
+        image, label, _ = sample_region(self.cases_by_dataset, self.region, rng, self.config.lesion_fraction,
+                                      self.weights)
         image, label = self.augmenter(image, label, rng.integers(2**32))
         return torch.from_numpy(image[None]), torch.from_numpy(label[None])
 
@@ -138,10 +157,10 @@ def _worker_init(_):
     torch.set_num_threads(1)
 
 
-def patch_loader(cases_by_dataset, config, epoch, rank, num_workers):
+def patch_loader(cases_by_dataset, config, epoch, rank, num_workers, weights=None):
     """The DataLoader of one epoch's patches, in a fixed order (no shuffling: the order is in the seed)."""
     from torch.utils.data import DataLoader
 
-    return DataLoader(PatchDataset(cases_by_dataset, config, epoch, rank), batch_size=config.batch_size,
+    return DataLoader(PatchDataset(cases_by_dataset, config, epoch, rank, weights), batch_size=config.batch_size,
                       shuffle=False, num_workers=num_workers, worker_init_fn=_worker_init if num_workers else None,
                       drop_last=True)

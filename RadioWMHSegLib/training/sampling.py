@@ -2,8 +2,9 @@
 
 A patch is centred on a random foreground (lesion) voxel with probability `lesion_fraction`
 (default 2/3, so the rare WMH class is seen in most batches), otherwise on a random voxel of the
-brain's bounding box. Datasets are drawn with equal weight, then a case within the dataset, so a
-small target cohort is not drowned by a large source one when they are trained together.
+brain's bounding box. Datasets are drawn with equal weight (or with given weights: a run's target share,
+data.dataset_weights), then a case within the dataset, so a small target cohort is not drowned by a large
+source one when they are trained together.
 """
 
 from dataclasses import dataclass, field
@@ -57,10 +58,15 @@ def choose_centre(case: TrainingCase, rng: np.random.Generator, lesion_fraction)
     return tuple(int(rng.integers(lo, hi)) for lo, hi in zip(low, high))
 
 
-def sample_region(cases_by_dataset, region_size, rng, lesion_fraction=DEFAULT_LESION_FRACTION):
-    """(image, label, case name) of one region of `region_size` voxels; image float32, label uint8."""
+def sample_region(cases_by_dataset, region_size, rng, lesion_fraction=DEFAULT_LESION_FRACTION, weights=None):
+    """(image, label, case name) of one region of `region_size` voxels; image float32, label uint8.
+    weights: {dataset key: probability} (summing to 1), or None for equal weights."""
     names = sorted(cases_by_dataset)
-    cases = cases_by_dataset[names[rng.integers(len(names))]]
+    if weights is None:  # the draw every run made before weights existed: their patches stay the same
+        chosen = names[rng.integers(len(names))]
+    else:
+        chosen = names[rng.choice(len(names), p=[weights[n] for n in names])]
+    cases = cases_by_dataset[chosen]
     case = cases[rng.integers(len(cases))]
     centre = choose_centre(case, rng, lesion_fraction)
     image = crop_region(case.image, centre, region_size).astype(np.float32)

@@ -27,7 +27,7 @@ from ..precision import resolve_precision
 from . import checkpoints, distributed, run_log, transfer
 from .card import PLATEAU, save_final_model
 from .config import TrainConfig, check_config  # TrainConfig: imported from here by callers too
-from .data import load_training_cases, patch_loader, preprocess_all, split_cases
+from .data import dataset_weights, load_training_cases, patch_loader, preprocess_all, split_cases
 from .loss import DiceCELoss, n_classes, targets_for
 from .validation import validation_dice
 
@@ -142,6 +142,7 @@ def _train(config, context, device, progress, cancel):
     prepared = preprocess_all(config, context, progress)
     training, validation, prepared = split_cases(config, prepared)
     cases_by_dataset = load_training_cases(training, config.label2)
+    weights = dataset_weights(training, config.target_share)
     validation_arrays = [cached.load()[:2] for cached in validation] if context.is_main else []
 
     net, parent, frozen, memory_format = _network(config, checkpoint, device)
@@ -149,6 +150,9 @@ def _train(config, context, device, progress, cancel):
     optimizer, scheduler, history, best_dice, best_epoch, start_epoch = _optimiser(net, config, checkpoint)
     if context.is_main:
         checkpoints.write_config(run_dir, config)
+        if weights is not None:
+            shares = ", ".join(f"{key.split('@')[0]} {share:.0%}" for key, share in sorted(weights.items()))
+            print(f"patches drawn from: {shares}", flush=True)
 
     total_steps = config.epochs * config.steps_per_epoch
     num_workers = config.num_workers if config.num_workers is not None else (4 if device.type == "cuda" else 0)
@@ -160,7 +164,7 @@ def _train(config, context, device, progress, cancel):
     for epoch in range(start_epoch, config.epochs):
         epoch_started = time.time()
         transfer.set_train_mode(net, frozen)
-        loader = patch_loader(cases_by_dataset, config, epoch, context.rank, num_workers)
+        loader = patch_loader(cases_by_dataset, config, epoch, context.rank, num_workers, weights)
         losses = []
         bar = tqdm(total=config.steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs}", unit="step",
                    disable=not (context.is_main and config.show_progress), leave=False)
