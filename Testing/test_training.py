@@ -140,8 +140,8 @@ def test_the_target_share_is_split_over_target_and_source_datasets():
     assert dataset_weights(training[:2], 0.5) is None  # no source to share with
 
 
-@pytest.mark.parametrize("share, sources, message", [(0.5, [], "needs source datasets"), (1.0, ["s"], "between 0 and 1"),
-                                                     (0.0, ["s"], "between 0 and 1")])
+@pytest.mark.parametrize("share, sources, message", [(0.5, [], "needs source datasets"),
+                                                     (1.0, ["s"], "between 0 and 1"), (0.0, ["s"], "between 0 and 1")])
 def test_a_bad_target_share_is_a_clear_error(share, sources, message, tmp_path):
     from RadioWMHSegLib.errors import InputError
     from RadioWMHSegLib.training.config import TrainConfig, check_config
