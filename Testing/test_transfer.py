@@ -214,6 +214,12 @@ def test_finetune_command_writes_a_model_and_reports_errors_in_one_line(target_d
                 + common)
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("radiowmhseg: error:") and len(err.strip().splitlines()) == 1
+    # A share that cannot be met is refused before the pathology replay is made or anything is written.
+    code = main(["finetune", str(target_dataset), "-o", str(tmp_path / "run3"), "--from", str(source_model),
+                 "--label2", "class", "--pathology-replay", "1", "--target-share", "2"] + common)
+    err = capsys.readouterr().err
+    assert code == 1 and "target share 2.0 must lie between 0 and 1" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run3").exists()
 
 
 def test_one_corrected_case_fine_tunes_without_validation_and_more_hold_one_out(source_model, tmp_path, capsys):

@@ -100,20 +100,27 @@ def check_config(config: TrainConfig) -> TrainConfig:
         raise InputError("patience must be at least 1 epoch (or none, to train every epoch)")
     if config.val_cases < 0:
         raise InputError("the number of validation cases cannot be negative")
-    if config.target_share is not None:
-        config.target_share = float(config.target_share)
-        if not config.source_datasets:
-            raise InputError("a target share needs source datasets to share the patches with: give --source, or "
-                             "leave the share out")
-        if not 0.0 < config.target_share < 1.0:
-            raise InputError(f"target share {config.target_share} must lie between 0 and 1 (0.5: half of the "
-                             "patches from the target dataset(s), half from the sources)")
+    config.target_share = check_target_share(config.target_share, bool(config.source_datasets))
     if config.strategy == "mixed" and not config.source_datasets:
         raise InputError("strategy 'mixed' trains on source and target together: give the source dataset(s)")
     for name in ("channels", "convs"):
         value = getattr(config, name)
         setattr(config, name, None if value is None else [int(v) for v in value])
     return config
+
+
+def check_target_share(share, has_sources):
+    """The share as a float (None stays None); InputError when it cannot be met."""
+    if share is None:
+        return None
+    share = float(share)
+    if not has_sources:
+        raise InputError("a target share needs source datasets to share the patches with: give --source, or "
+                         "leave the share out")
+    if not 0.0 < share < 1.0:
+        raise InputError(f"target share {share} must lie between 0 and 1 (0.5: half of the patches from the "
+                         "target dataset(s), half from the sources)")
+    return share
 
 
 def recipe(config: TrainConfig) -> dict:

@@ -10,7 +10,7 @@ from pathlib import Path
 from .. import model_io
 from ..choices import DEFAULT_STRATEGY, FINETUNE_DEFAULTS, PATHOLOGY_REPLAY, STRATEGY_LR, TRAINING_DEFAULTS
 from ..errors import InputError
-from .config import TrainConfig
+from .config import TrainConfig, check_target_share
 from .trainer import train
 from .transfer import check_strategy
 
@@ -53,6 +53,7 @@ def finetune(target_dataset, run_dir, source_model=None, strategy=DEFAULT_STRATE
     if options.get("label2") is None:
         options["label2"] = source_label2(source_card)
     replay = replay_cases(pathology_replay, options["label2"], strategy, source_datasets)
+    check_target_share(options.get("target_share"), bool(source_datasets) or bool(replay))  # before making the replay
     if replay:
         source_datasets = [*source_datasets, pathology_replay_dataset(run_dir, replay)]
     config = TrainConfig(
