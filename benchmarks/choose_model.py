@@ -22,6 +22,12 @@ times version 7's WMH on the real scans without truth, marking normal white matt
 that finds more than GUARD_RATIO times the bundled model's WMH volume, and GUARD_MIN_ML more, on any of
 them is refused, whatever its score. No truth is used: the scans only say how much a model calls WMH where
 the nine validation numbers cannot see it.
+
+Rule "real-half" (--rule real-half, written 2026-11-27 before the v13 run; docs/model.md): real scans weigh as much
+as synthetic ones. score = 0.5 R + 0.5 S, where S is the mean of numbers 3-9 above and R the mean of three on the
+real validation case: its crop Dice (number 1), and its Dice and lesion F1 from its RAW scan (--real-raw: the
+whole pipeline with the default settings, as the leave-one-out scores). A candidate is also refused when more
+than TUMOUR_CALLED_WMH_MAX of the tumour/oedema/cavity of any --glioma set is called WMH (the issue's target).
 """
 
 import argparse
@@ -37,6 +43,7 @@ sys.path.insert(0, str(REPOSITORY / "benchmarks"))
 
 GUARD_RATIO = 1.5
 GUARD_MIN_ML = 2.0
+TUMOUR_CALLED_WMH_MAX = 0.05
 
 
 def real_case_crop_dice(loaded, dataset_case: str) -> float:
@@ -74,6 +81,36 @@ def unlabelled_volumes(loaded, scans) -> dict:
     return volumes
 
 
+def real_raw_scores(loaded, case_dir) -> dict:
+    """Dice and lesion F1 of the WMH found on a raw labelled scan (FLAIR.nii.gz, WMH.nii.gz), default settings."""
+    import SimpleITK as sitk
+
+    from RadioWMHSegLib.image_io import read_flair, read_label
+    from RadioWMHSegLib.metrics import compute_metrics
+    from RadioWMHSegLib.segment import segment_image
+
+    result = segment_image(read_flair(Path(case_dir) / "FLAIR.nii.gz"), model=loaded, device="cpu")
+    truth = sitk.Cast(read_label(Path(case_dir) / "WMH.nii.gz") == 1, sitk.sitkUInt8)
+    metrics = compute_metrics(result.mask, truth)
+    return {"real_raw_dice": round(float(metrics["dsc"]), 4), "real_raw_lesion_f1": round(float(metrics["lesion_f1"]), 4)}
+
+
+def rule_score(scores, rule) -> float:
+    """The model's score under a rule: "v6" (the nine numbers, the real crop Dice twice) or "real-half"."""
+    crop = scores["real_case_crop_dice (counted twice)"]
+    synthetic = [v for k, v in scores.items() if not k.startswith("real_")]
+    if rule == "v6":
+        return round(statistics.mean(synthetic + [crop, crop]), 4)
+    real = [crop, scores["real_raw_dice"], scores["real_raw_lesion_f1"]]
+    return round(0.5 * statistics.mean(real) + 0.5 * statistics.mean(synthetic), 4)
+
+
+def tumour_guard_failures(scores) -> list:
+    """The glioma sets on which more than TUMOUR_CALLED_WMH_MAX of the tumour/oedema/cavity is called WMH."""
+    suffix = "_1_minus_pathology_called_wmh"
+    return [k[:-len(suffix)] for k, v in scores.items() if k.endswith(suffix) and 1 - v > TUMOUR_CALLED_WMH_MAX]
+
+
 def guard_failures(volumes, baseline) -> list:
     """The scans on which a model finds more than GUARD_RATIO x and GUARD_MIN_ML mL over the baseline's WMH."""
     return [scan for scan, ml in volumes.items()
@@ -102,10 +139,10 @@ def score_model(model, args) -> dict:
     name = Path(args.glioma_extreme).name
     cases[name] = rows = scored_cases(loaded, args.glioma_extreme)
     scores[f"{name}_wmh_dice_outside"] = mean_of(rows, "wmh_dice_outside")
-    values = list(scores.values())
-    values.append(scores["real_case_crop_dice (counted twice)"])
+    if args.real_raw:
+        scores.update(real_raw_scores(loaded, args.real_raw))
     return {"model": loaded.card.get("name"), "weights_sha256": loaded.card.get("weights_sha256"),
-            "scores": scores, "mean": round(statistics.mean(values), 4), "cases": cases,
+            "scores": scores, "rule": args.rule, "mean": rule_score(scores, args.rule), "cases": cases,
             "unlabelled_wmh_ml": unlabelled_volumes(loaded, args.unlabelled_scans)}
 
 
@@ -117,6 +154,10 @@ def main():
     parser.add_argument("--glioma", nargs="+", required=True, help="synthetic glioma validation sets")
     parser.add_argument("--severe", required=True, help="a tumour-free severe-WMH validation set")
     parser.add_argument("--glioma-extreme", required=True, help="gliomas beside the most severe WMH")
+    parser.add_argument("--rule", choices=("v6", "real-half"), default="v6",
+                        help="v6: the nine numbers (versions 6-12); real-half: real scans weigh half (from v13)")
+    parser.add_argument("--real-raw", help="folder of the real validation case's raw FLAIR.nii.gz and WMH.nii.gz "
+                        "(e.g. ../shared/data/sim_vent_wmh/case_105911); needed by --rule real-half")
     parser.add_argument("--unlabelled-scans", nargs="*", default=[],
                         help="raw real FLAIRs without truth for the real-scan guard "
                         "(e.g. ../shared/data/open_ms/raw_flair/*)")
@@ -128,6 +169,10 @@ def main():
     missing = [scan for scan in args.unlabelled_scans if not Path(scan).is_file()]
     if missing:
         sys.exit(f"--unlabelled-scans: no such file {missing[0]}")
+    if args.rule == "real-half" and not args.real_raw:
+        sys.exit("--rule real-half scores the raw real scan too: give --real-raw CASE_DIR")
+    if args.real_raw and not all((Path(args.real_raw) / f).is_file() for f in ("FLAIR.nii.gz", "WMH.nii.gz")):
+        sys.exit(f"--real-raw {args.real_raw}: give a folder holding FLAIR.nii.gz and WMH.nii.gz")
     if args.unlabelled_scans and "bundled" not in args.models:
         sys.exit("--unlabelled-scans compares each candidate with the bundled model: add 'bundled' to the models")
 
@@ -143,6 +188,10 @@ def main():
     best = max(results, key=lambda m: results[m]["mean"])
     refused = {m: guard_failures(r["unlabelled_wmh_ml"], results["bundled"]["unlabelled_wmh_ml"])
                for m, r in results.items() if m != "bundled" and args.unlabelled_scans}
+    if args.rule == "real-half":
+        for m, r in results.items():
+            if m != "bundled":
+                refused[m] = refused.get(m, []) + tumour_guard_failures(r["scores"])
     allowed = [m for m in results if not refused.get(m)]
     choice = max(allowed, key=lambda m: results[m]["mean"])
     from RadioWMHSegLib.precision import resolve_precision
@@ -155,7 +204,7 @@ def main():
 
     atomic_write_json(args.output, record)
     for model, result in results.items():
-        verdict = f"  refused: too much WMH on {refused[model]}" if refused.get(model) else ""
+        verdict = f"  refused: too much WMH on {refused[model]}" if refused.get(model) else ""  # scans or glioma sets
         print(f"{result['mean']:.4f}  {model}{verdict}")
 
 
