@@ -1,0 +1,53 @@
+"""benchmarks/choose_model.py: the rules that decide which weights ship (docs/model.md, versions 6-8)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+import choose_model  # noqa: E402  (after the path)
+
+CROP = "real_case_crop_dice (counted twice)"
+
+
+def _scores(crop=0.5, synthetic=1.0, raw_dice=0.6, raw_f1=0.7, called_wmh=(0.01, 0.03)):
+    """choose_model's score names: the real crop Dice, seven synthetic numbers, the two raw real numbers."""
+    scores = {CROP: crop, "glioma_val_wmh_dice_outside": synthetic,
+              "glioma_val_1_minus_pathology_called_wmh": 1 - called_wmh[0],
+              "glioma_severe_val_wmh_dice_outside": synthetic,
+              "glioma_severe_val_1_minus_pathology_called_wmh": 1 - called_wmh[1],
+              "rad_severe_val_wmh_dice": synthetic, "rad_severe_val_1_minus_wmh_called_pathology": synthetic,
+              "glioma_extreme_val_wmh_dice_outside": synthetic, "real_raw_dice": raw_dice, "real_raw_lesion_f1": raw_f1}
+    return scores
+
+
+def test_the_v6_rule_counts_the_real_crop_dice_twice_among_nine_and_ignores_the_raw_scan():
+    scores = _scores(called_wmh=(0.0, 0.0))  # seven synthetic numbers of 1.0, crop 0.5
+    assert choose_model.rule_score(scores, "v6") == pytest.approx((7 * 1.0 + 2 * 0.5) / 9, abs=1e-4)
+    scores["real_raw_dice"] = 0.0
+    assert choose_model.rule_score(scores, "v6") == pytest.approx((7 * 1.0 + 2 * 0.5) / 9, abs=1e-4)
+
+
+def test_the_real_half_rule_weighs_the_three_real_numbers_as_much_as_the_seven_synthetic_ones():
+    scores = _scores(called_wmh=(0.0, 0.0))
+    assert choose_model.rule_score(scores, "real-half") == pytest.approx(0.5 * 0.6 + 0.5 * 1.0, abs=1e-4)
+    better_raw = _scores(raw_dice=0.9, raw_f1=0.9, called_wmh=(0.0, 0.0))
+    assert choose_model.rule_score(better_raw, "real-half") > choose_model.rule_score(scores, "real-half")
+
+
+def test_the_tumour_guard_refuses_a_glioma_set_above_five_percent_called_wmh_and_only_that_set():
+    assert choose_model.tumour_guard_failures(_scores(called_wmh=(0.004, 0.05))) == []  # 5 % is the target
+    assert choose_model.tumour_guard_failures(_scores(called_wmh=(0.004, 0.104))) == ["glioma_severe_val"]
+
+
+def test_the_real_half_rule_without_the_raw_scan_is_refused_in_one_line(tmp_path):
+    command = [sys.executable, str(BENCHMARKS / "choose_model.py"), "bundled", "-o", str(tmp_path / "c.json"),
+               "--rule", "real-half", "--real", "ds:case", "--glioma", "g", "--severe", "s", "--glioma-extreme", "e"]
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode != 0 and "--real-raw" in done.stderr and "Traceback" not in done.stderr
+    done = subprocess.run(command + ["--real-raw", str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode != 0 and "FLAIR.nii.gz and WMH.nii.gz" in done.stderr
+    assert not (tmp_path / "c.json").exists()
