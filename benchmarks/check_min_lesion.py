@@ -11,6 +11,11 @@ shipped one alone) and size the mask is made as segment_image makes it (the tumo
 the size dropped) and scored against the WMH truth (label 1) by choose_postprocessing's score:
 (Dice + lesion F1) / 2. --real: a raw scan (skull on) of a dataset, given as DATASET:CASE; --synthetic:
 skull-stripped synthetic datasets, every case. Prints the table, writes OUT.
+
+--peaks P ...: also sweep a lesion-peak filter (not shipped; docs/model.md, version 8): a lesion is kept only if
+its highest P(WMH) reaches P, on the hypothesis that false specks are less sure than true lesions of their size.
+With --real cases each row also gets score_real_half: the real cases' mean score and the synthetic cases' mean
+score weighed equally, as the version-8 model rule weighs them.
 """
 
 import argparse
@@ -52,6 +57,34 @@ def probabilities(loaded, cases):
     return maps
 
 
+def drop_unsure_lesions(mask, probability, peak):
+    """The mask without the connected lesions whose highest probability is under peak."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    labels = sitk.GetArrayFromImage(sitk.ConnectedComponent(mask, True))
+    peaks = np.zeros(labels.max() + 1)
+    np.maximum.at(peaks, labels.ravel(), sitk.GetArrayFromImage(probability).ravel())
+    keep = peaks >= peak
+    keep[0] = False  # background
+    kept = sitk.GetImageFromArray(keep[labels].astype(np.uint8))
+    kept.CopyInformation(mask)
+    return kept
+
+
+def summarise(per_case, real_labels) -> dict:
+    """Mean score, Dice and lesion F1 over the cases, and the real-half score where real cases were given."""
+    score = {label: (m["dsc"] + m["lesion_f1"]) / 2 for label, m in per_case.items()}
+    row = {"score": round(statistics.mean(score.values()), 4),
+           "dsc": round(statistics.mean(m["dsc"] for m in per_case.values()), 4),
+           "lesion_f1": round(statistics.mean(m["lesion_f1"] for m in per_case.values()), 4)}
+    real = [v for k, v in score.items() if k in real_labels]
+    synthetic = [v for k, v in score.items() if k not in real_labels]
+    if real and synthetic:
+        row["score_real_half"] = round(0.5 * statistics.mean(real) + 0.5 * statistics.mean(synthetic), 4)
+    return row
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", help="a model folder, or 'bundled'")
@@ -60,6 +93,9 @@ def main():
     parser.add_argument("--synthetic", nargs="*", default=[], help="skull-stripped synthetic datasets")
     parser.add_argument("--thresholds", type=float, nargs="+", default=None,
                         help="P(WMH) thresholds to sweep (default: the shipped one)")
+    parser.add_argument("--peaks", type=float, nargs="+", default=None,
+                        help="lesion peaks to sweep: lesions whose highest P(WMH) is under one are dropped "
+                        "(default: none dropped)")
     args = parser.parse_args()
     if Path(args.output).exists():
         sys.exit(f"{args.output} exists: give a new file name")
@@ -77,6 +113,9 @@ def main():
     thresholds = args.thresholds or [DEFAULT_THRESHOLD]
     if not all(0.0 < t < 1.0 for t in thresholds):
         sys.exit(f"--thresholds {thresholds}: give probabilities strictly between 0 and 1")
+    peaks = [None] + (args.peaks or [])  # None: no lesion dropped for its peak, as shipped
+    if args.peaks and not all(0.0 < p <= 1.0 for p in args.peaks):
+        sys.exit(f"--peaks {args.peaks}: give probabilities above 0 and at most 1")
 
     try:
         loaded = load_model(None if args.model == "bundled" else args.model, "cpu")
@@ -93,26 +132,33 @@ def main():
     except RadioWMHSegError as error:  # a bad model folder or dataset: one line, not a traceback
         sys.exit(str(error))
 
+    real_labels = {label for label, _, skull_stripped in cases if not skull_stripped}
     rows = []
-    for threshold, size in ((t, size) for t in thresholds for size in SIZES_MM3):
-        per_case = {label: full_score(masks_from_probabilities(wmh, pathology, threshold, size)[0], truth)
-                    for label, wmh, pathology, truth in maps}
-        rows.append({"threshold": threshold, "min_lesion_mm3": size,
-                     "score": round(statistics.mean((m["dsc"] + m["lesion_f1"]) / 2 for m in per_case.values()), 4),
-                     "dsc": round(statistics.mean(m["dsc"] for m in per_case.values()), 4),
-                     "lesion_f1": round(statistics.mean(m["lesion_f1"] for m in per_case.values()), 4),
-                     "cases": per_case})
+    for threshold, size, peak in ((t, size, p) for t in thresholds for size in SIZES_MM3 for p in peaks):
+        if peak is not None and peak < threshold:
+            continue  # every lesion already reaches the threshold
+        per_case = {}
+        for label, wmh, pathology, truth in maps:
+            mask = masks_from_probabilities(wmh, pathology, threshold, size)[0]
+            per_case[label] = full_score(mask if peak is None else drop_unsure_lesions(mask, wmh, peak), truth)
+        rows.append({"threshold": threshold, "min_lesion_mm3": size, "peak": peak,
+                     **summarise(per_case, real_labels), "cases": per_case})
     best = max(rows, key=lambda r: r["score"])
     record = {"command": "python benchmarks/check_min_lesion.py " + " ".join(sys.argv[1:]),
               "model": loaded.card.get("name"), "weights_sha256": loaded.card.get("weights_sha256"),
               "shipped_min_lesion_mm3": DEFAULT_MIN_LESION_MM3, "shipped_threshold": DEFAULT_THRESHOLD,
-              "best_on_validation": {"threshold": best["threshold"], "min_lesion_mm3": best["min_lesion_mm3"]},
+              "best_on_validation": {"threshold": best["threshold"], "min_lesion_mm3": best["min_lesion_mm3"],
+                                     "peak": best["peak"]},
               "rows": rows}
+    if "score_real_half" in rows[0]:  # real and synthetic cases both given
+        best_real_half = max(rows, key=lambda r: r["score_real_half"])
+        record["best_on_validation_real_half"] = {k: best_real_half[k] for k in ("threshold", "min_lesion_mm3", "peak")}
     atomic_write_json(args.output, record)
-    print("| threshold | smallest lesion (mm3) | score | Dice | lesion F1 |\n|---|---|---|---|---|")
+    print("| threshold | smallest lesion (mm3) | lesion peak | score | real-half score | Dice | lesion F1 |\n"
+          "|---|---|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row['threshold']:g} | {row['min_lesion_mm3']:g} | {row['score']:.4f} | {row['dsc']:.4f} | "
-              f"{row['lesion_f1']:.4f} |")
+        print(f"| {row['threshold']:g} | {row['min_lesion_mm3']:g} | {row['peak'] or '-'} | {row['score']:.4f} | "
+              f"{row.get('score_real_half', '-')} | {row['dsc']:.4f} | {row['lesion_f1']:.4f} |")
     print(f"best on validation: threshold {best['threshold']:g}, {best['min_lesion_mm3']:g} mm3 "
           f"(shipped {DEFAULT_THRESHOLD:g}, {DEFAULT_MIN_LESION_MM3:g} mm3)")
 
