@@ -1,4 +1,4 @@
-"""benchmarks/choose_model.py: the rules that decide which weights ship (docs/model.md, versions 6-8)."""
+"""benchmarks/choose_model.py: the rules that decide which weights ship (docs/model.md, from version 6)."""
 
 import subprocess
 import sys
@@ -13,14 +13,18 @@ import choose_model  # noqa: E402  (after the path)
 CROP = "real_case_crop_dice (counted twice)"
 
 
-def _scores(crop=0.5, synthetic=1.0, raw_dice=0.6, raw_f1=0.7, called_wmh=(0.01, 0.03)):
-    """choose_model's score names: the real crop Dice, seven synthetic numbers, the two raw real numbers."""
+def _scores(crop=0.5, synthetic=1.0, raw_dice=0.6, raw_f1=0.7, called_wmh=(0.01, 0.03), region=0.0):
+    """choose_model's score names: the real crop Dice, seven synthetic numbers, the two raw real numbers, and the
+    tumour/oedema region's Dice on three glioma sets (counted by real-half-label2 only)."""
     scores = {CROP: crop, "glioma_val_wmh_dice_outside": synthetic,
               "glioma_val_1_minus_pathology_called_wmh": 1 - called_wmh[0],
               "glioma_severe_val_wmh_dice_outside": synthetic,
               "glioma_severe_val_1_minus_pathology_called_wmh": 1 - called_wmh[1],
               "rad_severe_val_wmh_dice": synthetic, "rad_severe_val_1_minus_wmh_called_pathology": synthetic,
-              "glioma_extreme_val_wmh_dice_outside": synthetic, "real_raw_dice": raw_dice, "real_raw_lesion_f1": raw_f1}
+              "glioma_extreme_val_wmh_dice_outside": synthetic, "real_raw_dice": raw_dice, "real_raw_lesion_f1": raw_f1,
+              "label2_glioma_val_pathology_region_dice": region,
+              "label2_glioma_severe_val_pathology_region_dice": region,
+              "label2_glioma_extreme_val_pathology_region_dice": region}
     return scores
 
 
@@ -36,6 +40,16 @@ def test_the_real_half_rule_weighs_the_three_real_numbers_as_much_as_the_seven_s
     assert choose_model.rule_score(scores, "real-half") == pytest.approx(0.5 * 0.6 + 0.5 * 1.0, abs=1e-4)
     better_raw = _scores(raw_dice=0.9, raw_f1=0.9, called_wmh=(0.0, 0.0))
     assert choose_model.rule_score(better_raw, "real-half") > choose_model.rule_score(scores, "real-half")
+
+
+def test_the_label2_rule_counts_the_tumour_region_dice_among_the_synthetic_numbers_and_the_older_rules_do_not():
+    scores = _scores(called_wmh=(0.0, 0.0), region=0.0)  # seven synthetic numbers of 1.0, three region Dice of 0
+    assert choose_model.rule_score(scores, "real-half-label2") == pytest.approx(0.5 * 0.6 + 0.5 * 0.7, abs=1e-4)
+    better_region = _scores(called_wmh=(0.0, 0.0), region=1.0)
+    label2 = "real-half-label2"
+    assert choose_model.rule_score(better_region, label2) > choose_model.rule_score(scores, label2)
+    for rule in ("v6", "real-half"):
+        assert choose_model.rule_score(better_region, rule) == choose_model.rule_score(scores, rule)
 
 
 def test_the_tumour_guard_refuses_a_glioma_set_above_five_percent_called_wmh_and_only_that_set():
