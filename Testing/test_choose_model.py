@@ -57,6 +57,15 @@ def test_the_tumour_guard_refuses_a_glioma_set_above_five_percent_called_wmh_and
     assert choose_model.tumour_guard_failures(_scores(called_wmh=(0.004, 0.104))) == ["glioma_severe_val"]
 
 
+def test_a_model_scored_for_the_record_or_refused_by_a_guard_is_never_chosen_however_high_it_scores():
+    results = {"bundled": {"mean": 0.67}, "old": {"mean": 0.69}, "new": {"mean": 0.68}, "wild": {"mean": 0.75}}
+    assert choose_model.choose(results, {}, {}, []) == "wild"
+    assert choose_model.choose(results, {"wild": ["scan.nii.gz"]}, {}, ["old"]) == "new"
+    assert choose_model.choose(results, {}, {"wild": ["glioma_val"], "new": []}, ["old"]) == "new"
+    assert choose_model.choose(results, {"new": ["scan.nii.gz"]}, {"wild": ["glioma_val"]}, ["old"]) == "bundled"
+    assert choose_model.choose({"new": {"mean": 0.7}}, {"new": ["scan.nii.gz"]}, {}, []) is None
+
+
 def test_the_real_half_rule_without_the_raw_scan_is_refused_in_one_line(tmp_path):
     command = [sys.executable, str(BENCHMARKS / "choose_model.py"), "bundled", "-o", str(tmp_path / "c.json"),
                "--rule", "real-half", "--real", "ds:case", "--glioma", "g", "--severe", "s", "--glioma-extreme", "e"]

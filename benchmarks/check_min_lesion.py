@@ -159,8 +159,8 @@ def main():
     for row in rows:
         print(f"| {row['threshold']:g} | {row['min_lesion_mm3']:g} | {row['peak'] or '-'} | {row['score']:.4f} | "
               f"{row.get('score_real_half', '-')} | {row['dsc']:.4f} | {row['lesion_f1']:.4f} |")
-    print(f"best on validation: threshold {best['threshold']:g}, {best['min_lesion_mm3']:g} mm3 "
-          f"(shipped {DEFAULT_THRESHOLD:g}, {DEFAULT_MIN_LESION_MM3:g} mm3)")
+    print(f"best on validation: threshold {best['threshold']:g}, {best['min_lesion_mm3']:g} mm3, lesion peak "
+          f"{best['peak'] or 'none'} (shipped {DEFAULT_THRESHOLD:g}, {DEFAULT_MIN_LESION_MM3:g} mm3, none)")
 
 
 if __name__ == "__main__":

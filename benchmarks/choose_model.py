@@ -1,4 +1,4 @@
-"""Which weights ship: candidate models scored on validation cases only, by the rule of versions 6-7 or 8 (--rule).
+"""Which weights ship: candidate models scored on validation cases only, by a rule fixed before the run (--rule).
 
     python benchmarks/choose_model.py bundled RUN/models/A RUN/models/B -o docs/model_vN_validation.json \
         --real runs/sim_vent_ds:case_105911 --glioma runs/glioma_val runs/glioma_severe_val \
@@ -120,6 +120,13 @@ def tumour_guard_failures(scores) -> list:
             if k.endswith(suffix) and round(1 - v, 4) > TUMOUR_CALLED_WMH_MAX]
 
 
+def choose(results, scan_refusals, tumour_refusals, record_only) -> str:
+    """The highest-scoring model that no guard refused and that may ship (not scored for the record only)."""
+    allowed = [m for m in results
+               if not scan_refusals.get(m) and not tumour_refusals.get(m) and m not in record_only]
+    return max(allowed, key=lambda m: results[m]["mean"], default=None)  # None: every candidate refused
+
+
 def guard_failures(volumes, baseline) -> list:
     """The scans on which a model finds more than GUARD_RATIO x and GUARD_MIN_ML mL over the baseline's WMH."""
     return [scan for scan, ml in volumes.items()
@@ -169,7 +176,9 @@ def main():
                         help="v6: the nine numbers (versions 6 and 7); real-half: real scans weigh half (version 8); "
                         "real-half-label2: and the tumour/oedema region scored (from v14)")
     parser.add_argument("--real-raw", help="folder of the real validation case's raw FLAIR.nii.gz and WMH.nii.gz "
-                        "(e.g. ../shared/data/sim_vent_wmh/case_105911); needed by --rule real-half")
+                        "(e.g. ../shared/data/sim_vent_wmh/case_105911); needed by the real-half rules")
+    parser.add_argument("--record-only", nargs="*", default=[],
+                        help="models (among MODELS) scored for the record that the rule does not let ship")
     parser.add_argument("--unlabelled-scans", nargs="*", default=[],
                         help="raw real FLAIRs without truth for the real-scan guard "
                         "(e.g. ../shared/data/open_ms/raw_flair/*)")
@@ -182,9 +191,11 @@ def main():
     if missing:
         sys.exit(f"--unlabelled-scans: no such file {missing[0]}")
     if args.rule.startswith("real-half") and not args.real_raw:
-        sys.exit("--rule real-half scores the raw real scan too: give --real-raw CASE_DIR")
+        sys.exit(f"--rule {args.rule} scores the raw real scan too: give --real-raw CASE_DIR")
     if args.real_raw and not all((Path(args.real_raw) / f).is_file() for f in ("FLAIR.nii.gz", "WMH.nii.gz")):
         sys.exit(f"--real-raw {args.real_raw}: give a folder holding FLAIR.nii.gz and WMH.nii.gz")
+    if set(args.record_only) - set(args.models) or "bundled" in args.record_only:
+        sys.exit("--record-only: name candidates that are also among the models (not 'bundled')")
     if args.unlabelled_scans and "bundled" not in args.models:
         sys.exit("--unlabelled-scans compares each candidate with the bundled model: add 'bundled' to the models")
 
@@ -198,25 +209,27 @@ def main():
             sys.exit(f"{model}: {error}")
         print(model, json.dumps(results[model]["scores"]), "mean", results[model]["mean"], flush=True)
     best = max(results, key=lambda m: results[m]["mean"])
-    refused = {m: guard_failures(r["unlabelled_wmh_ml"], results["bundled"]["unlabelled_wmh_ml"])
-               for m, r in results.items() if m != "bundled" and args.unlabelled_scans}
-    if args.rule.startswith("real-half"):
-        for m, r in results.items():
-            if m != "bundled":
-                refused[m] = refused.get(m, []) + tumour_guard_failures(r["scores"])
-    allowed = [m for m in results if not refused.get(m)]
-    choice = max(allowed, key=lambda m: results[m]["mean"])
+    candidates = [m for m in results if m != "bundled"]
+    scan_refusals = {m: guard_failures(results[m]["unlabelled_wmh_ml"], results["bundled"]["unlabelled_wmh_ml"])
+                     for m in candidates if args.unlabelled_scans}
+    tumour_refusals = {m: tumour_guard_failures(results[m]["scores"])
+                       for m in candidates if args.rule.startswith("real-half")}
+    choice = choose(results, scan_refusals, tumour_refusals, args.record_only)
     from RadioWMHSegLib.precision import resolve_precision
 
     record = {"command": "python benchmarks/choose_model.py " + " ".join(sys.argv[1:]),
               "pipeline_precision": resolve_precision("auto", "cpu"), "models": results,
-              "highest_score": best, "refused_by_real_scan_guard": {m: f for m, f in refused.items() if f},
-              "ships": choice if choice != "bundled" and "bundled" in results else None}
+              "highest_score": best, "refused_by_real_scan_guard": {m: f for m, f in scan_refusals.items() if f},
+              "refused_by_tumour_guard": {m: f for m, f in tumour_refusals.items() if f},
+              "record_only": args.record_only,
+              "ships": choice if choice not in (None, "bundled") and "bundled" in results else None}
     from RadioWMHSegLib.safe_write import atomic_write_json
 
     atomic_write_json(args.output, record)
     for model, result in results.items():
-        verdict = f"  refused: too much WMH on {refused[model]}" if refused.get(model) else ""  # scans or glioma sets
+        verdict = (f"  refused: too much WMH on {scan_refusals[model]}" if scan_refusals.get(model) else "") + (
+            f"  refused: tumour called WMH on {tumour_refusals[model]}" if tumour_refusals.get(model) else "") + (
+            "  (record only)" if model in args.record_only else "")
         print(f"{result['mean']:.4f}  {model}{verdict}")
 
 
