@@ -4,7 +4,7 @@ The sources are one pair of files, a folder of case folders (`<case>/FLAIR.nii.g
 the names given as glob patterns) or a CSV manifest (`case,image,label[,skull_stripped,...]`). Images
 may be DICOM series folders, read as `segment` reads them (`image_io.read_flair`). A case is refused,
 with one sentence saying why, when its image or mask cannot be read, the mask is not on the image's
-grid (unless resample_label, which says what it did), the mask holds values other than 0/1/2, its
+grid (unless resample_label, which says what it did), the mask holds values other than 0/1/2/3, its
 name is already taken, or its image is a scan the dataset already holds; an empty mask is added and
 reported. Nothing of a refused case is written; the cases that pass are written atomically one by
 one, and dataset.json is rewritten after each, so an interrupted run keeps what it finished.
@@ -27,7 +27,7 @@ from .geometry import grid_difference
 from .image_io import read_flair, read_label
 from .safe_write import safe_name
 
-ALLOWED_LABELS = tuple(sorted(LABELS.values()))  # 0 background, 1 WMH, 2 other pathology
+ALLOWED_LABELS = tuple(sorted(LABELS.values()))  # 0 background, 1 WMH, 2 other pathology, 3 unscored
 MANIFEST_COLUMNS = ("case", "image", "label")
 _TRUE, _FALSE = ("1", "true", "yes", "y"), ("0", "false", "no", "n")
 
@@ -154,7 +154,7 @@ def check_case(source: SourceCase, resample_label=False) -> CheckedCase:
     bad = [int(v) for v in values if int(v) not in ALLOWED_LABELS]
     if bad:
         raise InputError(f"mask {source.label.name} holds the values {', '.join(map(str, bad[:5]))}: labels must be "
-                         "0 (background), 1 (WMH) or 2 (other pathology); relabel it first")
+                         "0 (background), 1 (WMH), 2 (other pathology) or 3 (unscored); relabel it first")
     metadata, notes = {}, []
     problem = grid_difference(image, label)
     if problem:

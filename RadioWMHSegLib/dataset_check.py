@@ -19,12 +19,12 @@ import numpy as np
 import SimpleITK as sitk
 
 from .dataset_split import case_groups, declared_test_cases, group_key, read_splits, split_problems
-from .datasets import DATASET_JSON, SPACES, entry_to_case, read_dataset_json, voxel_sha256
+from .datasets import DATASET_JSON, LABELS, SPACES, entry_to_case, read_dataset_json, voxel_sha256
 from .errors import DatasetError, InputError
 from .geometry import grid_difference
 from .image_io import read_flair, read_label
 
-ALLOWED_LABELS = (0, 1, 2)
+ALLOWED_LABELS = tuple(sorted(LABELS.values()))
 
 
 @dataclass
@@ -61,7 +61,7 @@ def _check_files(case, report, digests):
     values = [int(v) for v in np.unique(sitk.GetArrayViewFromImage(label)) if int(v) not in ALLOWED_LABELS]
     if values:
         report.problems.append(f"case {case.name}: the mask holds the values {', '.join(map(str, values[:5]))}: labels "
-                               "must be 0 (background), 1 (WMH) or 2 (other pathology); relabel it")
+                               "must be 0 (background), 1 (WMH), 2 (other pathology) or 3 (unscored); relabel it")
     if not np.any(sitk.GetArrayViewFromImage(label)):
         report.notes.append(f"case {case.name}: the mask is empty (no WMH)")
     if image is not None:

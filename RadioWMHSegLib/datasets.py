@@ -24,7 +24,11 @@ from .safe_write import atomic_write_image, atomic_write_json, safe_name
 
 DATASET_JSON = "dataset.json"
 FILE_ENDING = ".nii.gz"
-LABELS = {"background": 0, "WMH": 1, "other_pathology": 2}
+# 3 "unscored": voxels that count in neither the training loss nor the validation score, for regions whose label
+# is open or follows another convention (sim_vent_wmh's periventricular bands, which its authors call normal and the
+# open MS masks leave out; docs/model.md). Never written by the network; a mask need not hold it.
+LABELS = {"background": 0, "WMH": 1, "other_pathology": 2, "unscored": 3}
+UNSCORED_LABEL = LABELS["unscored"]
 SPACES = ("MNI152NLin2009cSym", "native")
 # Entry keys that are file references; everything else in an entry is the case's metadata.
 _FILE_KEYS = ("case", "image", "label", "prediction")

@@ -90,15 +90,16 @@ def _arrays_and_geometry(pred, ref, spacing):
 
 
 def _reference_masks(ref):
+    """(WMH, voxels left out of both masks): label 2 (other pathology) and label 3 (unscored)."""
     ref = np.asarray(ref)
-    valid = (ref == 0) | (ref == 1) | (ref == 2)
+    valid = (ref == 0) | (ref == 1) | (ref == 2) | (ref == 3)
     if not valid.all():
         odd = np.unique(ref[~valid])[:5]
         raise InputError(
-            f"the reference holds values other than 0, 1 and 2 (e.g. {', '.join(f'{v:g}' for v in odd)}): "
-            "give a label mask with 0 background, 1 WMH, 2 other pathology"
+            f"the reference holds values other than 0, 1, 2 and 3 (e.g. {', '.join(f'{v:g}' for v in odd)}): "
+            "give a label mask with 0 background, 1 WMH, 2 other pathology, 3 unscored"
         )
-    return ref == 1, ref == 2
+    return ref == 1, (ref == 2) | (ref == 3)
 
 
 def _crop_box(mask):
@@ -172,15 +173,15 @@ def compute_metrics(pred, ref, spacing=None, *, surface="in_plane") -> dict:
     pred, ref: SimpleITK images on the same grid (geometry taken from them), or (z, y, x) arrays
     with spacing given as (x, y, z) in mm like SimpleITK's GetSpacing (default 1 mm).
     pred: non-zero voxels are WMH (probabilities are read at 0.5), label 2 is not WMH.
-    ref: 0 background, 1 WMH, 2 other pathology (removed from both masks before measuring).
+    ref: 0 background, 1 WMH, 2 other pathology and 3 unscored (both removed from both masks before measuring).
     surface: "in_plane" (the challenge's boundary) or "3d" (6-connected, as MONAI).
     Returns a dict with METRIC_KEYS; volumes in mL, distances in mm, AVD in %.
     """
     if surface not in SURFACES:
         raise InputError(f"unknown surface '{surface}': choose one of {', '.join(SURFACES)}")
     pred_array, ref_array, spacing, origin, direction = _arrays_and_geometry(pred, ref, spacing)
-    ref_wmh, other_pathology = _reference_masks(ref_array)
-    pred_wmh = wmh_voxels(pred_array) & ~other_pathology
+    ref_wmh, left_out = _reference_masks(ref_array)
+    pred_wmh = wmh_voxels(pred_array) & ~left_out
 
     voxel_ml = float(np.prod(spacing)) / 1000.0
     n_pred, n_ref = int(pred_wmh.sum()), int(ref_wmh.sum())

@@ -23,7 +23,8 @@ WEIGHTS_FILE = "model.pt"
 CARD_FORMAT = 1
 BUNDLED_MODEL_NAME = "radiowmhseg-attention-vnet"
 ARCHITECTURES = ("AttentionVNet",)
-# The classes a network may output, in channel order: the dataset labels 0, 1 and 2 (datasets.py).
+# The classes a network may output, in channel order: the dataset labels 0, 1 and 2 (datasets.py; label 3,
+# unscored, is a training label only).
 # Models trained with label2 'class' output all three; the others the first two.
 LABEL_NAMES = ("background", "WMH", "other_pathology")
 

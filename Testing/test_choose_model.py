@@ -74,3 +74,20 @@ def test_the_real_half_rule_without_the_raw_scan_is_refused_in_one_line(tmp_path
     done = subprocess.run(command + ["--real-raw", str(tmp_path)], capture_output=True, text=True)
     assert done.returncode != 0 and "FLAIR.nii.gz and WMH.nii.gz" in done.stderr
     assert not (tmp_path / "c.json").exists()
+
+
+def test_the_unscored_region_is_left_out_of_truth_and_prediction_alike():
+    import numpy as np
+    import SimpleITK as sitk
+
+    truth, mask, unscored = (np.zeros((8, 32, 32), np.uint8) for _ in range(3))
+    truth[2:6, 4:10, 4:10] = 1          # a focal lesion, found
+    mask[2:6, 4:10, 4:10] = 1
+    truth[2:6, 20:24, 14:18] = 1        # a band the annotator marked, missed by the model
+    mask[2:6, 26:30, 14:18] = 1         # a band the annotator did not mark, called by the model
+    unscored[:, 18:32, 10:20] = 1       # the region whose convention differs
+    images = [sitk.GetImageFromArray(a) for a in (mask, truth, unscored)]
+    everything = choose_model.scores_outside(images[0], images[1])
+    outside = choose_model.scores_outside(images[0], images[1], images[2])
+    assert everything["real_raw_dice"] < 0.8 and everything["real_raw_lesion_f1"] == pytest.approx(0.5)
+    assert outside == {"real_raw_dice": 1.0, "real_raw_lesion_f1": 1.0}

@@ -89,6 +89,20 @@ def test_create_then_add_one_pair_records_the_case(tmp_path, capsys):
     assert main(["dataset", "create", str(ds)]) == 1  # never over an existing dataset
 
 
+def test_an_unscored_region_label_3_is_added_and_checked_and_label_4_is_refused(tmp_path, capsys):
+    ds = tmp_path / "ds"
+    image = _flair(1)
+    img = _write(image, tmp_path / "in" / "a.nii.gz")
+    unscored = _write(_mask(image, (1, 3)), tmp_path / "in" / "m3.nii.gz")
+    assert main(["dataset", "add", str(ds), str(img), str(unscored)]) == 0
+    assert main(["dataset", "check", str(ds)]) == 0
+    stored = sitk.GetArrayFromImage(sitk.ReadImage(str(load_dataset(ds).cases[0].label_path)))
+    assert set(np.unique(stored)) == {0, 1, 3}
+    wrong = _write(_mask(_flair(2), (1, 4)), tmp_path / "in" / "m4.nii.gz")
+    assert main(["dataset", "add", str(ds), str(_write(_flair(2), tmp_path / "in" / "b.nii.gz")), str(wrong)]) == 1
+    assert "values 4" in capsys.readouterr().err
+
+
 def test_add_needs_exactly_one_source(tmp_path, capsys):
     assert main(["dataset", "add", str(tmp_path / "ds")]) == 1
     assert main(["dataset", "add", str(tmp_path / "ds"), "a.nii.gz", "--csv", "m.csv"]) == 1
@@ -107,8 +121,8 @@ def _case_folders(root):
         _write(image, root / name / "FLAIR.nii.gz")
         _write(_mask(image, () if name == "empty" else (1, 2)), root / name / "WMH.nii.gz")
     image = _flair(20)
-    _write(image, root / "label3" / "FLAIR.nii.gz")
-    _write(_mask(image, (1, 3)), root / "label3" / "WMH.nii.gz")
+    _write(image, root / "label4" / "FLAIR.nii.gz")
+    _write(_mask(image, (1, 4)), root / "label4" / "WMH.nii.gz")
     image = _flair(21)
     _write(image, root / "offgrid" / "FLAIR.nii.gz")
     array = np.zeros((5, 8, 7), np.uint8)  # a mask on a 2 mm grid over the same field of view
@@ -131,7 +145,7 @@ def test_folder_of_case_folders_adds_good_cases_and_refuses_each_bad_one_in_a_li
     assert code == 1
     refused = [line for line in captured.err.splitlines() if line.startswith("refused")]
     assert len(refused) == 4
-    assert any(line.startswith("refused label3:") and "values 3" in line for line in refused)
+    assert any(line.startswith("refused label4:") and "values 4" in line for line in refused)
     assert any(line.startswith("refused offgrid:") and "different grids" in line and "--resample-label" in line
                for line in refused)
     assert any(line.startswith("refused nomask:") and "no label matching 'WMH.nii.gz'" in line for line in refused)
@@ -145,7 +159,7 @@ def test_folder_of_case_folders_adds_good_cases_and_refuses_each_bad_one_in_a_li
     # Rerun with --resample-label: the three added are recognised, offgrid is resampled and says so.
     code = main(["dataset", "add", str(ds), "--cases-dir", str(source), "--resample-label"])
     out = capsys.readouterr().out
-    assert code == 1  # label3, nomask and isamask are still refused
+    assert code == 1  # label4, nomask and isamask are still refused
     assert out.count("already in the dataset with the same image and mask") == 3
     assert "note offgrid: mask resampled onto the image grid by nearest neighbour" in out
     entry = _entries(ds)["offgrid"]

@@ -39,7 +39,7 @@ def test_create_add_load_roundtrip_with_prediction_and_metadata(tmp_path):
     assert case.prediction_path == path / "predictionsTr" / "patient_1.nii.gz" and case.prediction_path.is_file()
     dataset = load_dataset(path)
     assert (dataset.name, dataset.space, dataset.skull_stripped) == ("demo", "native", True)
-    assert dataset.labels == {"background": 0, "WMH": 1, "other_pathology": 2}
+    assert dataset.labels == {"background": 0, "WMH": 1, "other_pathology": 2, "unscored": 3}
     [loaded] = dataset.cases
     assert loaded.metadata == {"site": "A", "base_case": "patient_1", "version": 1,
                                "image_voxels_sha256": voxel_sha256(image)}

@@ -147,6 +147,19 @@ def test_other_pathology_is_left_out_of_both_masks():
     assert compute_metrics(pred_with_labels, ref)["dsc"] == 1.0
 
 
+def test_an_unscored_region_is_left_out_of_both_masks_and_other_values_are_refused():
+    ref = np.zeros((20, 20, 20), dtype=np.uint8)
+    ref[4:8, 4:8, 4:8] = 1
+    ref[12:18, 12:18, 12:18] = 3  # unscored: e.g. bands labelled by another convention
+    pred = (ref == 1).astype(np.uint8)
+    pred[14:16, 14:16, 14:16] = 1  # called where nothing is scored
+    m = compute_metrics(pred, ref)
+    assert m["dsc"] == 1.0 and m["n_pred_lesions"] == 1 and m["hd95"] == 0.0
+    ref[0, 0, 0] = 4
+    with pytest.raises(InputError, match="0, 1, 2 and 3"):
+        compute_metrics(pred, ref)
+
+
 def test_probability_maps_are_read_at_one_half():
     ref = np.zeros((10, 10, 10), dtype=np.uint8)
     ref[3:6, 3:6, 3:6] = 1
@@ -228,7 +241,7 @@ def test_images_on_different_grids_are_refused():
 def test_bad_reference_values_and_options_are_refused():
     ref = np.zeros((6, 6, 6), dtype=np.uint8)
     ref[2, 2, 2] = 255
-    with pytest.raises(InputError, match="0, 1 and 2"):
+    with pytest.raises(InputError, match="0, 1, 2 and 3"):
         compute_metrics(ref, ref)
     with pytest.raises(InputError, match="surface"):
         compute_metrics(ref * 0, ref * 0, surface="2d")

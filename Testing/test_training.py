@@ -373,3 +373,32 @@ def test_a_case_exported_again_counts_once_and_never_validates_against_its_own_c
     assert card["training"]["datasets"][0]["cases"] == 2  # case_000 and case_001: no copy of the validated scan
     # Only the latest version was prepared.
     assert sorted(p.stem for p in (tmp_path / "cache" / "site").glob("*.npz")) == ["case_000", "case_001", "renamed"]
+
+
+def test_unscored_voxels_count_in_neither_the_loss_nor_the_validation_dice(monkeypatch):
+    import numpy as np
+    import torch
+
+    from RadioWMHSegLib.training.loss import DiceCELoss, targets_for
+    from RadioWMHSegLib.training.validation import validation_dice
+
+    label = torch.zeros((1, 1, 4, 4, 4), dtype=torch.uint8)
+    label[..., :2, :, :] = 1
+    label[..., 3, :, :] = 3  # unscored
+    for mode in ("class", "foreground", "background", "ignore"):
+        target, valid = targets_for(label, mode)
+        assert int(target[label == 3].max()) == 0 and float(valid[label == 3].max()) == 0.0, mode
+        assert float(valid[label == 1].min()) == 1.0, mode
+    logits = torch.zeros((1, 3, 4, 4, 4))
+    logits[:, 1][label[:, 0] == 1] = 9.0
+    target, valid = targets_for(label, "class")
+    right = DiceCELoss()(logits, target, valid)
+    logits[:, 1][label[:, 0] == 3] = 9.0  # WMH called where nothing is scored: the loss must not move
+    assert float(DiceCELoss()(logits, target, valid)) == pytest.approx(float(right), abs=1e-6)
+
+    from RadioWMHSegLib import inference
+
+    label_np = label[0, 0].numpy()
+    called = ((label_np == 1) | (label_np == 3)).astype(np.float32)  # WMH found, and called where unscored
+    monkeypatch.setattr(inference, "predict_probability", lambda net, image, **kw: called)
+    assert validation_dice(None, [(np.zeros_like(called), label_np)], "cpu", "fp32", "class") == pytest.approx(1.0)

@@ -32,6 +32,11 @@ than TUMOUR_CALLED_WMH_MAX of the tumour/oedema/cavity of any --glioma set is ca
 Rule "real-half-label2" (written 2026-11-27 before the v14 run): as real-half, but S also holds, for each --glioma
 set and --glioma-extreme, the mean Dice of the predicted tumour/oedema/cavity against the true region (the second
 segment an expert sees; version 8 marked less of it than version 7, and no earlier rule scored it).
+
+Unscored region (from v15, runs/v15/RULE.md and docs/model.md): sim_vent_wmh's WMH is the union of focal lesions
+and periventricular bands that its authors call normal and the open MS masks leave out. With --real DATASET:CASE of a
+dataset whose label 3 marks the bands and --real-unscored WMH_periventricular.nii.gz, the real numbers leave them
+out for every model alike, so that neither convention is scored.
 """
 
 import argparse
@@ -85,17 +90,31 @@ def unlabelled_volumes(loaded, scans) -> dict:
     return volumes
 
 
-def real_raw_scores(loaded, case_dir) -> dict:
-    """Dice and lesion F1 of the WMH found on a raw labelled scan (FLAIR.nii.gz, WMH.nii.gz), default settings."""
-    import SimpleITK as sitk
-
+def real_raw_scores(loaded, case_dir, unscored_file=None) -> dict:
+    """Dice and lesion F1 of the WMH found on a raw labelled scan (FLAIR.nii.gz, WMH.nii.gz), default settings;
+    with unscored_file (a mask in case_dir), its voxels taken out of truth and prediction alike."""
     from RadioWMHSegLib.image_io import read_flair, read_label
-    from RadioWMHSegLib.metrics import compute_metrics
     from RadioWMHSegLib.segment import segment_image
 
     result = segment_image(read_flair(Path(case_dir) / "FLAIR.nii.gz"), model=loaded, device="cpu")
-    truth = sitk.Cast(read_label(Path(case_dir) / "WMH.nii.gz") == 1, sitk.sitkUInt8)
-    metrics = compute_metrics(result.mask, truth)
+    truth = read_label(Path(case_dir) / "WMH.nii.gz")
+    unscored = read_label(Path(case_dir) / unscored_file) if unscored_file else None
+    return scores_outside(result.mask, truth, unscored)
+
+
+def scores_outside(mask, truth, unscored=None) -> dict:
+    """real_raw_dice and real_raw_lesion_f1 of mask against truth == 1, both cut to the voxels outside unscored
+    (a region whose labelling convention differs, e.g. sim_vent's periventricular bands; runs/v15/RULE.md)."""
+    import SimpleITK as sitk
+
+    from RadioWMHSegLib.metrics import compute_metrics
+
+    truth = sitk.Cast(truth == 1, sitk.sitkUInt8)
+    mask = sitk.Cast(mask > 0, sitk.sitkUInt8)
+    if unscored is not None:
+        keep = sitk.Cast(unscored == 0, sitk.sitkUInt8)
+        truth, mask = truth * keep, mask * keep
+    metrics = compute_metrics(mask, truth)
     return {"real_raw_dice": round(float(metrics["dsc"]), 4),
             "real_raw_lesion_f1": round(float(metrics["lesion_f1"]), 4)}
 
@@ -158,7 +177,7 @@ def score_model(model, args) -> dict:
     scores[f"{name}_wmh_dice_outside"] = mean_of(rows, "wmh_dice_outside")
     scores[f"label2_{name}_pathology_region_dice"] = mean_of(rows, "pathology_mask_dice")
     if args.real_raw:
-        scores.update(real_raw_scores(loaded, args.real_raw))
+        scores.update(real_raw_scores(loaded, args.real_raw, args.real_unscored))
     return {"model": loaded.card.get("name"), "weights_sha256": loaded.card.get("weights_sha256"),
             "scores": scores, "rule": args.rule, "mean": rule_score(scores, args.rule), "cases": cases,
             "unlabelled_wmh_ml": unlabelled_volumes(loaded, args.unlabelled_scans)}
@@ -177,6 +196,9 @@ def main():
                         "real-half-label2: and the tumour/oedema region scored (from v14)")
     parser.add_argument("--real-raw", help="folder of the real validation case's raw FLAIR.nii.gz and WMH.nii.gz "
                         "(e.g. ../shared/data/sim_vent_wmh/case_105911); needed by the real-half rules")
+    parser.add_argument("--real-unscored", metavar="FILE",
+                        help="a mask in the --real-raw folder whose voxels the raw scores leave out, in truth and "
+                        "prediction alike (e.g. WMH_periventricular.nii.gz; from v15)")
     parser.add_argument("--record-only", nargs="*", default=[],
                         help="models (among MODELS) scored for the record that the rule does not let ship")
     parser.add_argument("--unlabelled-scans", nargs="*", default=[],
@@ -194,6 +216,8 @@ def main():
         sys.exit(f"--rule {args.rule} scores the raw real scan too: give --real-raw CASE_DIR")
     if args.real_raw and not all((Path(args.real_raw) / f).is_file() for f in ("FLAIR.nii.gz", "WMH.nii.gz")):
         sys.exit(f"--real-raw {args.real_raw}: give a folder holding FLAIR.nii.gz and WMH.nii.gz")
+    if args.real_unscored and not (args.real_raw and (Path(args.real_raw) / args.real_unscored).is_file()):
+        sys.exit(f"--real-unscored {args.real_unscored}: give the name of a mask file in the --real-raw folder")
     if set(args.record_only) - set(args.models) or "bundled" in args.record_only:
         sys.exit("--record-only: name candidates that are also among the models (not 'bundled')")
     if args.unlabelled_scans and "bundled" not in args.models:

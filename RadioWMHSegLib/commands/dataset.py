@@ -32,12 +32,14 @@ def add_parser(subparsers, name):
         "--label-pattern (glob, may include a sub-folder; a pattern may name a DICOM series folder). A manifest: "
         "--csv FILE with the columns case,image,label (paths relative to the CSV), an optional skull_stripped "
         "column (yes/no), other columns kept as case metadata. Each case is checked first: image readable as a "
-        "FLAIR, mask on the same grid (or --resample-label), labels 0/1/2 only, name not taken, image not "
-        "already in the dataset; a refused case gets one line and nothing of it is written. A folder without "
+        "FLAIR, mask on the same grid (or --resample-label), labels 0/1/2/3 only (3: unscored, left out of "
+        "training and validation), name not taken, image not already in the dataset; a refused case gets one "
+        "line and nothing of it is written. A folder without "
         "dataset.json becomes a new dataset. Exit status 1 if a case was refused.")
     a.add_argument("dataset", metavar="DIR", help="dataset folder (made when it does not exist)")
     a.add_argument("image", nargs="?", metavar="IMAGE", help="FLAIR file or DICOM series folder (one pair)")
-    a.add_argument("label", nargs="?", metavar="LABEL", help="its mask: 0 background, 1 WMH, 2 other pathology")
+    a.add_argument("label", nargs="?", metavar="LABEL",
+                   help="its mask: 0 background, 1 WMH, 2 other pathology, 3 unscored")
     a.add_argument("--case", help="case name for one pair (default: the image's file name)")
     a.add_argument("--cases-dir", metavar="FOLDER", help="folder of case folders")
     a.add_argument("--image-pattern", default="FLAIR.nii.gz", help="image inside a case folder (default FLAIR.nii.gz)")
@@ -59,7 +61,7 @@ def add_parser(subparsers, name):
 
     k = actions.add_parser("check", help="report every problem of a dataset (exit 1 if there is one)",
                            description="Read every case and report missing or unreadable files, masks off the "
-                           "image grid, labels other than 0/1/2, the same scan under two names, and cases that "
+                           "image grid, labels other than 0/1/2/3, the same scan under two names, and cases that "
                            "are both trained and validated/tested on (splits.json, test lists). Empty masks and "
                            "stray files are notes. Exit status 1 when there is a problem.")
     k.add_argument("dataset", metavar="DIR", help="dataset folder")

@@ -1,5 +1,6 @@
 """The training loss: soft Dice of the lesion channels plus cross-entropy, with label 2 (other pathology)
-counted as WMH, as background, left out, or learnt as a third class (choices.LABEL2_MODES)."""
+counted as WMH, as background, left out, or learnt as a third class (choices.LABEL2_MODES); label 3 (unscored)
+is always left out."""
 
 
 def n_classes(label2) -> int:
@@ -35,14 +36,19 @@ class DiceCELoss:
 
 
 def targets_for(label, label2):
-    """(class target long (B,1,...), valid-voxel mask float (B,1,...)) from 0/1/2 labels."""
-    import torch
+    """(class target long (B,1,...), valid-voxel mask float (B,1,...)) from 0/1/2/3 labels; label 3 (unscored,
+    datasets.UNSCORED_LABEL) is left out of both loss terms whatever the label-2 mode."""
+    from ..datasets import UNSCORED_LABEL
 
+    unscored = label == UNSCORED_LABEL
+    label = label.masked_fill(unscored, 0)
     if label2 == "class":
         target = label.clamp(0, 2)
     elif label2 == "foreground":
         target = label > 0
     else:
         target = label == 1
-    valid = (label != 2) if label2 == "ignore" else torch.ones_like(label, dtype=torch.bool)
+    valid = ~unscored
+    if label2 == "ignore":
+        valid &= label != 2
     return target.long(), valid.float()

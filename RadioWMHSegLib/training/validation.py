@@ -1,9 +1,10 @@
 """Validation of a run after each epoch: Dice of P(WMH) >= 0.5 over the whole crop of each held-out case,
-with label 2 treated as the loss treats it."""
+with label 2 treated as the loss treats it and label 3 (unscored) left out."""
 
 import numpy as np
 
 from ..choices import DEFAULT_THRESHOLD
+from ..datasets import UNSCORED_LABEL
 from ..metrics import dice
 
 
@@ -15,9 +16,10 @@ def validation_dice(net, validation_arrays, device, precision, label2) -> float:
     for image, label in validation_arrays:
         probability = predict_probability(net, image.astype(np.float32), device=device, precision=precision)
         pred = probability >= DEFAULT_THRESHOLD
-        ref = label > 0 if label2 == "foreground" else label == 1
+        keep = label != UNSCORED_LABEL
         if label2 == "ignore":
-            keep = label != 2
-            pred, ref = pred & keep, ref & keep
+            keep &= label != 2
+        ref = (label > 0) & keep if label2 == "foreground" else label == 1
+        pred, ref = pred & keep, ref & keep
         scores.append(dice(pred, ref))
     return float(np.mean(scores)) if scores else float("nan")
