@@ -56,9 +56,21 @@ def test_models_from_other_parents_or_architectures_are_refused(tmp_path):
 def test_integer_buffers_must_agree_and_float_weights_are_averaged():
     import torch
 
-    states = [{"w": torch.tensor([1.0, 3.0]), "n": torch.tensor(4)}, {"w": torch.tensor([3.0, 5.0]), "n": torch.tensor(4)}]
+    states = [{"w": torch.tensor([1.0, 3.0]), "n": torch.tensor(4)},
+              {"w": torch.tensor([3.0, 5.0]), "n": torch.tensor(4)}]
     averaged = average_models.average_state_dicts(states)
     assert torch.equal(averaged["w"], torch.tensor([2.0, 4.0])) and int(averaged["n"]) == 4
     states[1]["n"] = torch.tensor(5)
     with pytest.raises(ValueError, match="integer buffer 'n'"):
         average_models.average_state_dicts(states)
+
+
+def test_a_folder_that_is_not_a_model_is_refused_in_one_line(tmp_path):
+    import subprocess
+
+    path_a, _ = _saved(tmp_path, "a", 1)
+    command = [sys.executable, str(BENCHMARKS / "average_models.py"), str(path_a), str(tmp_path / "none"),
+               "-o", str(tmp_path / "out"), "--name", "soup"]
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 2 and "no model card" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()

@@ -96,9 +96,11 @@ def main(argv=None):
     parser.add_argument("-o", "--out-parent", type=Path, required=True, help="folder to write the new model in")
     parser.add_argument("--name", required=True, help="the new model folder's name")
     args = parser.parse_args(argv)
+    from RadioWMHSegLib.errors import RadioWMHSegError
+
     try:
         print(average_models(args.models, args.out_parent, args.name))
-    except ValueError as error:
+    except (ValueError, RadioWMHSegError) as error:  # a folder that is not a model, or models that do not fit
         parser.error(str(error))
 
 
