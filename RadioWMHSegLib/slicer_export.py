@@ -15,7 +15,7 @@ from . import safe_write
 from .errors import InputError
 from .lesion_stats import mask_volume_ml
 from .slicer_geometry import volume_to_sitk
-from .slicer_segments import pathology_segment_id, segment_to_sitk
+from .slicer_segments import pathology_segment_id, segment_to_sitk, unscored_segment_id
 
 EXPORT_SOURCE = "3D Slicer RadioWMHSeg module"
 
@@ -34,12 +34,17 @@ def flair_case_id(image: sitk.Image) -> str:
 
 
 def label_with_pathology(segmentation_node, volume_node) -> sitk.Image:
-    """The training label on the volume's grid: 1 where WMH, 2 where the other-pathology segment (kept) says so."""
+    """The training label on the volume's grid: 1 where WMH, 2 where the other-pathology segment (kept) says so,
+    3 where the unscored segment (an annotator's "not sure here") says so."""
     label = segment_to_sitk(segmentation_node, volume_node)
     segment_id = pathology_segment_id(segmentation_node)
     if segment_id:  # pathology wins where both were painted, as segment_image never calls WMH inside it
         pathology = segment_to_sitk(segmentation_node, volume_node, segment_id)
         label = sitk.Cast(sitk.Mask(label, pathology, maskingValue=1, outsideValue=0) + pathology * 2, sitk.sitkUInt8)
+    segment_id = unscored_segment_id(segmentation_node)
+    if segment_id:  # unscored wins over both: the annotator chose to leave that region open
+        unscored = segment_to_sitk(segmentation_node, volume_node, segment_id)
+        label = sitk.Cast(sitk.Mask(label, unscored, maskingValue=1, outsideValue=0) + unscored * 3, sitk.sitkUInt8)
     return label
 
 
@@ -86,6 +91,8 @@ def export_case(volume_node, segmentation_node, dataset_dir, prediction, model_i
         metadata["skull_stripped"] = bool(parameters["skull_stripped"])
     if pathology_segment_id(segmentation_node):
         metadata["other_pathology_volume_ml"] = round(mask_volume_ml(label, 2), 4)
+    if unscored_segment_id(segmentation_node):
+        metadata["unscored_volume_ml"] = round(mask_volume_ml(label, 3), 4)
     if prediction is not None:
         metadata["dice_original_vs_corrected"] = round(float(compute_metrics(prediction, label)["dsc"]), 4)
     name = safe_write.safe_name(case_name or volume_node.GetName())

@@ -23,7 +23,7 @@ from .slicer_nodes import (place_next_to, read_segmentation_file, read_volume_fi
                            write_node_file)
 from .slicer_segments import (PATHOLOGY_SEGMENT_NAME, WMH_COLOR, WMH_SEGMENT_NAME, WMH_TERMINOLOGY,
                               ensure_segmentation_converters, labelmap_node_to_sitk, pathology_segment_id,
-                              segment_to_sitk, set_mask_to_segment, wmh_segment_id)
+                              segment_to_sitk, set_mask_to_segment, unscored_segment_id, wmh_segment_id)
 
 __all__ = ["RadioWMHSegLogic", "SegmentOptions", "DEFAULT_THRESHOLD", "DEFAULT_MIN_LESION_MM3", "WMH_SEGMENT_NAME",
            "WMH_COLOR", "WMH_TERMINOLOGY", "flair_case_id", "volume_to_sitk", "sitk_to_volume_node", "same_grid",
@@ -316,11 +316,14 @@ class RadioWMHSegLogic:
         label = read_volume_file(labelPath, scene, labelmap=True)
         values = on_grid_of(volume_to_sitk(label, pixel_type=None), volume_to_sitk(volume_node, pixel_type=None))
         remove_node(label)
-        mask = sitk.Cast(values == 1, sitk.sitkUInt8)  # label 2 (other pathology) is its own segment, not WMH
+        mask = sitk.Cast(values == 1, sitk.sitkUInt8)  # labels 2 (other pathology) and 3 (unscored) are their own segments
         pathology = sitk.Cast(values == 2, sitk.sitkUInt8) if sitk.GetArrayViewFromImage(values).max() >= 2 else None
         segmentation_node = self.loadResult(volume_node, mask, stats=compute_lesion_stats(mask).to_dict(),
                                             modelInfo={"name": modelName, "exported_label": str(labelPath)},
                                             keepOriginal=False, pathology=pathology)
+        if sitk.GetArrayViewFromImage(values).max() >= 3:  # label 3 comes back as the unscored segment
+            set_mask_to_segment(segmentation_node, sitk.Cast(values == 3, sitk.sitkUInt8),
+                                unscored_segment_id(segmentation_node, create=True))
         if predictionPath:
             prediction_node = read_volume_file(predictionPath, scene, labelmap=True)
             self.setOriginalPrediction(segmentation_node, volume_node, labelmap_node_to_sitk(prediction_node, volume_node))

@@ -30,6 +30,9 @@ WMH_TERMINOLOGY = (
 # Label 2 of the datasets (tumour, oedema, resection cavity): what a 3-class model finds beside WMH.
 PATHOLOGY_SEGMENT_NAME = "Tumour / oedema, not WMH"
 PATHOLOGY_COLOR = (0.35, 0.55, 1.0)  # blue: far from WMH's yellow
+# Label 3 of the datasets: a region the annotator leaves open; training and validation do not score it.
+UNSCORED_SEGMENT_NAME = "Unscored (left out of training)"
+UNSCORED_COLOR = (0.6, 0.6, 0.6)  # grey: neither WMH nor pathology
 
 
 def ensure_segmentation_converters(scene):
@@ -51,13 +54,15 @@ def _oriented_image_from_sitk(mask: sitk.Image):
 
 
 def wmh_segment_id(segmentation_node, create=False):
-    """ID of the WMH segment (by name, else the only segment but the pathology one); None when absent and not created."""
+    """ID of the WMH segment (by name, else the only segment but the pathology and unscored ones); None when absent
+    and not created."""
     segmentation = segmentation_node.GetSegmentation()
     segment_id = segmentation.GetSegmentIdBySegmentName(WMH_SEGMENT_NAME)
     if segment_id:
         return segment_id
     others = [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())]
-    others = [i for i in others if segmentation.GetSegment(i).GetName() != PATHOLOGY_SEGMENT_NAME]
+    others = [i for i in others
+              if segmentation.GetSegment(i).GetName() not in (PATHOLOGY_SEGMENT_NAME, UNSCORED_SEGMENT_NAME)]
     if len(others) == 1:
         return others[0]
     if not create:
@@ -78,6 +83,15 @@ def pathology_segment_id(segmentation_node, create=False):
     if segment_id or not create:
         return segment_id or None
     return segmentation.AddEmptySegment("other_pathology", PATHOLOGY_SEGMENT_NAME, PATHOLOGY_COLOR)
+
+
+def unscored_segment_id(segmentation_node, create=False):
+    """ID of the unscored segment (by name); None when absent and not created."""
+    segmentation = segmentation_node.GetSegmentation()
+    segment_id = segmentation.GetSegmentIdBySegmentName(UNSCORED_SEGMENT_NAME)
+    if segment_id or not create:
+        return segment_id or None
+    return segmentation.AddEmptySegment("unscored", UNSCORED_SEGMENT_NAME, UNSCORED_COLOR)
 
 
 def set_mask_to_segment(segmentation_node, mask: sitk.Image, segment_id):

@@ -73,6 +73,33 @@ def test_a_pathology_segment_is_exported_as_label_2_and_opens_again_as_itself(sc
     assert np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(again.label_path))), sitk.GetArrayFromImage(wmh))
 
 
+def test_an_unscored_segment_is_exported_as_label_3_over_wmh_and_opens_again_as_itself(scene, flair_file, tmp_path):
+    volume = slicer_logic.read_volume_file(flair_file, scene)
+    wmh, _ = halves(volume)
+    logic = RadioWMHSegLogic()
+    segmentation = logic.loadResult(volume, wmh)
+    array = sitk.GetArrayFromImage(wmh)
+    unscored_array = np.zeros_like(array)
+    unscored_array[: array.shape[0] // 2] = 1  # the annotator is not sure of the lower half, WMH included
+    unscored = sitk.GetImageFromArray(unscored_array)
+    unscored.CopyInformation(wmh)
+    assert (array * unscored_array).sum() > 0 and (array * (1 - unscored_array)).sum() > 0
+    slicer_segments.set_mask_to_segment(segmentation, unscored, slicer_segments.unscored_segment_id(segmentation, True))
+    assert np.array_equal(sitk.GetArrayFromImage(slicer_logic.segment_to_sitk(segmentation, volume)), array)
+
+    case = logic.exportCase(volume, segmentation, tmp_path / "ds")
+    label = sitk.GetArrayFromImage(sitk.ReadImage(str(case.label_path)))
+    assert np.array_equal(label, np.where(unscored_array > 0, 3, array))
+    assert case.metadata["unscored_volume_ml"] > 0
+
+    volume2, reopened = logic.loadCase(case.image_path, case.label_path, scene=scene)
+    back = slicer_segments.unscored_segment_id(reopened)
+    assert back and np.array_equal(sitk.GetArrayFromImage(slicer_logic.segment_to_sitk(reopened, volume2, back)),
+                                   unscored_array)
+    assert np.array_equal(sitk.GetArrayFromImage(slicer_logic.segment_to_sitk(reopened, volume2)),
+                          array * (1 - unscored_array))  # WMH is found by name beside it, and lost where unscored
+
+
 def make_results(folder, flair, volume):
     """A results folder as `radiowmhseg segment --uncertainty` writes it, for two cases of the same FLAIR."""
     folder.mkdir()
