@@ -316,7 +316,7 @@ class RadioWMHSegLogic:
         label = read_volume_file(labelPath, scene, labelmap=True)
         values = on_grid_of(volume_to_sitk(label, pixel_type=None), volume_to_sitk(volume_node, pixel_type=None))
         remove_node(label)
-        mask = sitk.Cast(values == 1, sitk.sitkUInt8)  # labels 2 (other pathology) and 3 (unscored) are their own segments
+        mask = sitk.Cast(values == 1, sitk.sitkUInt8)  # labels 2 and 3 (pathology, unscored): segments of their own
         pathology = sitk.Cast(values == 2, sitk.sitkUInt8) if sitk.GetArrayViewFromImage(values).max() >= 2 else None
         segmentation_node = self.loadResult(volume_node, mask, stats=compute_lesion_stats(mask).to_dict(),
                                             modelInfo={"name": modelName, "exported_label": str(labelPath)},
