@@ -10,21 +10,24 @@ from dataclasses import dataclass, field
 import numpy as np
 import SimpleITK as sitk
 
+from .datasets import LABELS
 from .errors import InputError
 
-OTHER_PATHOLOGY_LABEL = 2
+OTHER_PATHOLOGY_LABEL = LABELS["other_pathology"]
+UNSCORED_LABEL = LABELS["unscored"]
 
 
 def wmh_voxels(array) -> np.ndarray:
     """Boolean array of the voxels that count as WMH in a mask or label array.
 
     Non-zero voxels are WMH (a probability map is read at 0.5), except the label 2 ("other
-    pathology": tumour, oedema, cavity), which the project never counts as WMH.
+    pathology": tumour, oedema, cavity), which the project never counts as WMH, and the label 3
+    ("unscored": a region a training label leaves open, datasets.LABELS).
     """
     array = np.asarray(array)
     if array.dtype == bool:
         return array
-    return (array >= 0.5) & (array != OTHER_PATHOLOGY_LABEL)
+    return (array >= 0.5) & (array != OTHER_PATHOLOGY_LABEL) & (array != UNSCORED_LABEL)
 
 
 def voxel_volume_mm3(image: sitk.Image) -> float:

@@ -76,22 +76,23 @@ def wmh_segment_id(segmentation_node, create=False):
     return segment_id
 
 
+def _named_segment_id(segmentation_node, create, segment_id, name, color):
+    """ID of the segment called `name`; created empty (with segment_id and color) when absent and create."""
+    segmentation = segmentation_node.GetSegmentation()
+    found = segmentation.GetSegmentIdBySegmentName(name)
+    if found or not create:
+        return found or None
+    return segmentation.AddEmptySegment(segment_id, name, color)
+
+
 def pathology_segment_id(segmentation_node, create=False):
     """ID of the other-pathology segment (by name); None when absent and not created."""
-    segmentation = segmentation_node.GetSegmentation()
-    segment_id = segmentation.GetSegmentIdBySegmentName(PATHOLOGY_SEGMENT_NAME)
-    if segment_id or not create:
-        return segment_id or None
-    return segmentation.AddEmptySegment("other_pathology", PATHOLOGY_SEGMENT_NAME, PATHOLOGY_COLOR)
+    return _named_segment_id(segmentation_node, create, "other_pathology", PATHOLOGY_SEGMENT_NAME, PATHOLOGY_COLOR)
 
 
 def unscored_segment_id(segmentation_node, create=False):
     """ID of the unscored segment (by name); None when absent and not created."""
-    segmentation = segmentation_node.GetSegmentation()
-    segment_id = segmentation.GetSegmentIdBySegmentName(UNSCORED_SEGMENT_NAME)
-    if segment_id or not create:
-        return segment_id or None
-    return segmentation.AddEmptySegment("unscored", UNSCORED_SEGMENT_NAME, UNSCORED_COLOR)
+    return _named_segment_id(segmentation_node, create, "unscored", UNSCORED_SEGMENT_NAME, UNSCORED_COLOR)
 
 
 def set_mask_to_segment(segmentation_node, mask: sitk.Image, segment_id):

@@ -76,12 +76,14 @@ def test_remove_small_lesions_with_zero_keeps_every_wmh_voxel():
     np.testing.assert_array_equal(cleaned, (array == 1).astype(np.uint8))
 
 
-def test_other_pathology_label_is_not_counted():
+def test_other_pathology_and_unscored_labels_are_not_counted():
     array = three_lesions()
     array[0:2, 25:29, 25:29] = 2
     stats = compute_lesion_stats(oblique_image(array))
     assert stats.count == 3
     assert sum(lesion.n_voxels for lesion in stats.lesions) == 154
+    array[0:2, 25:29, 25:29] = 3  # a training label's unscored region (an exported case used as a mask)
+    assert compute_lesion_stats(oblique_image(array)).count == 3
 
 
 def test_empty_mask():

@@ -109,12 +109,10 @@ def scores_outside(mask, truth, unscored=None) -> dict:
 
     from RadioWMHSegLib.metrics import compute_metrics
 
-    truth = sitk.Cast(truth == 1, sitk.sitkUInt8)
-    mask = sitk.Cast(mask > 0, sitk.sitkUInt8)
-    if unscored is not None:
-        keep = sitk.Cast(unscored == 0, sitk.sitkUInt8)
-        truth, mask = truth * keep, mask * keep
-    metrics = compute_metrics(mask, truth)
+    reference = sitk.Cast(truth == 1, sitk.sitkUInt8)
+    if unscored is not None:  # label 3 (unscored): compute_metrics leaves it out of both masks
+        reference = sitk.Mask(reference, sitk.Cast(unscored == 0, sitk.sitkUInt8), outsideValue=3)
+    metrics = compute_metrics(sitk.Cast(mask > 0, sitk.sitkUInt8), reference)
     return {"real_raw_dice": round(float(metrics["dsc"]), 4),
             "real_raw_lesion_f1": round(float(metrics["lesion_f1"]), 4)}
 
