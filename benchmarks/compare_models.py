@@ -1,13 +1,16 @@
 """Two or more models side by side on the cases none of them trained on, through the whole pipeline.
 
-    python benchmarks/compare_models.py MODEL_DIR [MODEL_DIR ...] [--bundled] [--synthetic DATASET]
-        [--data ../shared/data] [--out docs/model_comparison.md]
+    python benchmarks/compare_models.py MODEL [MODEL ...] [--bundled] [--synthetic DATASET]
+        [--data ../shared/data] --out OUT.md
+
+MODEL: a model folder, or 'bundled' (the model shipped in Resources/Models; --bundled adds it too). Every model is
+loaded before any case is segmented, so a wrong folder stops the run at once; OUT.md must not exist yet.
 
 Cases: the bundled README sample (skull on, synthetic radiation-induced WMH), the real MS dev case
 patient 26 (skull-stripped, 1 mm; ../shared/data), and the cases of a synthetic dataset (e.g.
 `radiowmhseg synth runs/syn_test --n 5 --phenotype radiation --seed 400`, skull-stripped MNI-space
 FLAIRs). Each is segmented from its file as a user would (`segment_image`), scored with the
-WMH-challenge metrics on its own grid. 'bundled' is the model shipped in Resources/Models.
+WMH-challenge metrics on its own grid.
 """
 
 import argparse
@@ -34,30 +37,49 @@ def cases(data: Path, synthetic) -> list:
     return found
 
 
+def load_models(names, bundled=False) -> list:
+    """(name, model_io.LoadedModel) of each model named ('bundled' or a folder); a model that cannot be loaded
+    stops the run in one line, before any case is segmented."""
+    from RadioWMHSegLib import model_io
+    from RadioWMHSegLib.errors import RadioWMHSegError
+
+    names = (["bundled"] if bundled else []) + list(names)
+    if not names:
+        sys.exit("no model given: name model folders, or 'bundled' for the bundled model")
+    models = []
+    for name in names:
+        try:
+            loaded = model_io.load_model(None if name == "bundled" else name, "cpu")
+        except RadioWMHSegError as error:
+            sys.exit(f"model {name}: {error}")
+        models.append(("bundled" if name == "bundled" else Path(name).name, loaded))
+    return models
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="*")
+    parser.add_argument("models", nargs="*", help="model folders, or 'bundled'")
     parser.add_argument("--bundled", action="store_true", help="include the bundled model")
     parser.add_argument("--synthetic", help="a synthetic (skull-stripped) dataset of held-out cases")
     parser.add_argument("--data", default=str(REPOSITORY.parent / "shared" / "data"))
-    parser.add_argument("--out", default=str(REPOSITORY / "docs" / "model_comparison.md"))
+    parser.add_argument("--out", required=True, help="Markdown table (a new file)")
     args = parser.parse_args()
+    if Path(args.out).exists():
+        sys.exit(f"{args.out} exists: give a new file name")
 
     import numpy as np
     import SimpleITK as sitk
 
-    from RadioWMHSegLib import model_io
     from RadioWMHSegLib.image_io import read_flair, read_label
     from RadioWMHSegLib.metrics import compute_metrics
     from RadioWMHSegLib.segment import segment_image
 
-    models = ([("bundled", None)] if args.bundled else []) + [(Path(m).name, m) for m in args.models]
+    models = load_models(args.models, args.bundled)
     rows = []
     for name, flair, truth, stripped in cases(Path(args.data), args.synthetic):
         image = read_flair(flair)
         reference = sitk.Cast(read_label(truth) == 1, sitk.sitkUInt8)
-        for model_name, model_dir in models:
-            loaded = model_io.load_model(model_dir, "cpu")
+        for model_name, loaded in models:
             result = segment_image(image, model=loaded, device="cpu", skull_stripped=stripped)
             metrics = compute_metrics(result.mask, reference)
             row = {"case": name, "model": model_name,
