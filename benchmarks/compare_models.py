@@ -86,7 +86,8 @@ def main():
                    **{k: round(float(metrics[k]), 3) for k in ("dsc", "hd95", "lesion_f1", "sensitivity", "precision")}}
             rows.append(row)
             print(json.dumps(row), flush=True)
-    lines = ["| case | model | DSC | HD95 (mm) | lesion F1 | sensitivity | precision |", "|---|---|---|---|---|---|---|"]
+    lines = ["| case | model | DSC | HD95 (mm) | lesion F1 | sensitivity | precision |",
+             "|---|---|---|---|---|---|---|"]
     for row in rows:
         lines.append(f"| {row['case']} | {row['model']} | {row['dsc']} | {row['hd95']} | {row['lesion_f1']} | "
                      f"{row['sensitivity']} | {row['precision']} |")
@@ -94,8 +95,9 @@ def main():
         synthetic = [r for r in rows if r["model"] == model_name and r["case"].startswith("synthetic_")]
         if synthetic:
             mean = lambda k: np.mean([r[k] for r in synthetic])
-            lines.append(f"| synthetic mean ({len(synthetic)}) | {model_name} | {mean('dsc'):.3f} | {mean('hd95'):.1f} | "
-                         f"{mean('lesion_f1'):.3f} | {mean('sensitivity'):.3f} | {mean('precision'):.3f} |")
+            lines.append(f"| synthetic mean ({len(synthetic)}) | {model_name} | {mean('dsc'):.3f} | "
+                         f"{mean('hd95'):.1f} | {mean('lesion_f1'):.3f} | {mean('sensitivity'):.3f} | "
+                         f"{mean('precision'):.3f} |")
     text = "\n".join(lines) + f"\n\nCommand: `python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:])}`\n"
     Path(args.out).write_text(text)
     print(text)
