@@ -58,6 +58,15 @@ def test_info_prints_the_card_and_the_device(tmp_path, capsys):
     assert cli.main(["info", "--model", str(folder), "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
     assert "tiny-card" in printed and "cpu" in printed and "dsc 0.500" in printed
+    assert "version" not in printed.splitlines()[2]  # this card has no version number
+
+
+def test_info_names_the_model_version(tmp_path, capsys):
+    net = AttentionVNet(channels=(4, 8), convs=(1, 1))
+    card = {**model_io.new_card(net, "tiny-card"), "version": 7}
+    folder = model_io.save_model(net, card, tmp_path, "tiny")
+    assert cli.main(["info", "--model", str(folder), "--device", "cpu"]) == 0
+    assert "model: tiny-card version 7 (" in capsys.readouterr().out
 
 
 def test_a_damaged_model_is_refused_in_one_line(tmp_path, capsys):

@@ -47,7 +47,9 @@ def run(args) -> int:
         return 0
     print(f"RadioWMHSeg {__version__}")
     print(f"device: {describe_device(device)}")
-    print(f"model: {card.get('name')} ({model_dir})")
+    # The bundled model's card numbers its versions (docs/model.md); a user's fine-tuned model may have none.
+    version = f" version {card['version']}" if card.get("version") is not None else ""
+    print(f"model: {card.get('name')}{version} ({model_dir})")
     print(f"  created: {card.get('created')}  parent: {card.get('parent')}")
     arch = card["architecture"]
     print(f"  architecture: {arch['class']} {arch.get('config')}")
