@@ -11,6 +11,7 @@ importable from here too, as the docs show.
 import json
 from pathlib import Path
 
+import numpy as np
 import SimpleITK as sitk
 import slicer
 
@@ -317,11 +318,12 @@ class RadioWMHSegLogic:
         values = on_grid_of(volume_to_sitk(label, pixel_type=None), volume_to_sitk(volume_node, pixel_type=None))
         remove_node(label)
         mask = sitk.Cast(values == 1, sitk.sitkUInt8)  # labels 2 and 3 (pathology, unscored): segments of their own
-        pathology = sitk.Cast(values == 2, sitk.sitkUInt8) if sitk.GetArrayViewFromImage(values).max() >= 2 else None
+        present = set(np.unique(sitk.GetArrayViewFromImage(values)).tolist())
+        pathology = sitk.Cast(values == 2, sitk.sitkUInt8) if 2 in present else None
         segmentation_node = self.loadResult(volume_node, mask, stats=compute_lesion_stats(mask).to_dict(),
                                             modelInfo={"name": modelName, "exported_label": str(labelPath)},
                                             keepOriginal=False, pathology=pathology)
-        if sitk.GetArrayViewFromImage(values).max() >= 3:  # label 3 comes back as the unscored segment
+        if 3 in present:  # label 3 comes back as the unscored segment
             set_mask_to_segment(segmentation_node, sitk.Cast(values == 3, sitk.sitkUInt8),
                                 unscored_segment_id(segmentation_node, create=True))
         if predictionPath:

@@ -33,3 +33,12 @@ def test_an_existing_table_is_refused_before_any_work(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert run.returncode != 0 and "exists: give a new file name" in run.stderr
     assert table.read_text() == "earlier results\n"
+
+
+def test_a_synthetic_folder_that_is_not_a_dataset_stops_the_run_in_one_line(tmp_path):
+    run = subprocess.run([sys.executable, str(BENCHMARKS / "compare_models.py"), "bundled", "--synthetic",
+                          str(tmp_path / "no_dataset"), "--out", str(tmp_path / "table.md")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert "no_dataset" in run.stderr and "does not exist" in run.stderr
+    assert not (tmp_path / "table.md").exists()

@@ -98,6 +98,8 @@ def test_an_unscored_segment_is_exported_as_label_3_over_wmh_and_opens_again_as_
                                    unscored_array)
     assert np.array_equal(sitk.GetArrayFromImage(slicer_logic.segment_to_sitk(reopened, volume2)),
                           array * (1 - unscored_array))  # WMH is found by name beside it, and lost where unscored
+    # A label with no tumour/oedema (label 2) opens without an empty "Tumour / oedema" segment beside them.
+    assert slicer_segments.pathology_segment_id(reopened) is None
 
 
 def make_results(folder, flair, volume):

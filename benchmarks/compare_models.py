@@ -4,7 +4,7 @@
         [--data ../shared/data] --out OUT.md
 
 MODEL: a model folder, or 'bundled' (the model shipped in Resources/Models; --bundled adds it too). Every model is
-loaded before any case is segmented, so a wrong folder stops the run at once; OUT.md must not exist yet.
+loaded before any case is segmented, so a wrong folder or dataset stops the run at once; OUT.md must not exist yet.
 
 Cases: the bundled README sample (skull on, synthetic radiation-induced WMH), the real MS dev case
 patient 26 (skull-stripped, 1 mm; ../shared/data), and the cases of a synthetic dataset (e.g.
@@ -74,9 +74,15 @@ def main():
     from RadioWMHSegLib.metrics import compute_metrics
     from RadioWMHSegLib.segment import segment_image
 
+    from RadioWMHSegLib.errors import RadioWMHSegError
+
+    try:
+        todo = cases(Path(args.data), args.synthetic)
+    except RadioWMHSegError as error:  # e.g. --synthetic is not a dataset
+        sys.exit(str(error))
     models = load_models(args.models, args.bundled)
     rows = []
-    for name, flair, truth, stripped in cases(Path(args.data), args.synthetic):
+    for name, flair, truth, stripped in todo:
         image = read_flair(flair)
         reference = sitk.Cast(read_label(truth) == 1, sitk.sitkUInt8)
         for model_name, loaded in models:
