@@ -53,6 +53,25 @@ def test_models_from_other_parents_or_architectures_are_refused(tmp_path):
     assert not (tmp_path / "out" / "soup").exists()
 
 
+def test_a_model_averages_with_its_own_parent_but_not_with_its_grandparent(tmp_path):
+    import torch
+
+    grand = {**PARENT, "weights_sha256": "g" * 64}
+    parent_path, parent_net = _saved(tmp_path, "parent", 1, parent=grand)
+    parent_card = model_io.read_card(parent_path)
+    child_path, child_net = _saved(tmp_path, "child", 2, parent={"name": "parent", "path": str(parent_path),
+                                                                 "weights_sha256": parent_card["weights_sha256"]})
+    halfway = average_models.average_models([child_path, parent_path], tmp_path / "out", "wise")
+    weights = torch.load(halfway / model_io.WEIGHTS_FILE, weights_only=True)
+    key = next(k for k, v in child_net.state_dict().items() if v.is_floating_point())
+    assert torch.allclose(weights[key], (child_net.state_dict()[key] + parent_net.state_dict()[key]) / 2)
+    assert model_io.read_card(halfway)["parent"]["weights_sha256"] == parent_card["weights_sha256"]
+    # a sibling of the parent (fine-tuned from the grandparent) is neither a sibling nor the parent of the child
+    uncle_path, _ = _saved(tmp_path, "uncle", 3, parent=grand)
+    with pytest.raises(ValueError, match="same parent"):
+        average_models.average_models([child_path, uncle_path], tmp_path / "out", "mixed")
+
+
 def test_integer_buffers_must_agree_and_float_weights_are_averaged():
     import torch
 

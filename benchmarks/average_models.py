@@ -5,8 +5,8 @@
 Weights fine-tuned from the same parent with the same recipe sit in one basin of the loss; their average is
 often better than any one of them and smooths the seed and epoch noise that a single validation case cannot
 see through (Wortsman et al., "Model soups", ICML 2022). It costs no training and no inference time.
-The inputs must share architecture, classes, preprocessing and parent weights: averaging unrelated networks
-gives noise, so that is refused. The new folder's card keeps the first model's training record and lists
+The inputs must share architecture, classes, preprocessing and parent weights (or be a model and its parent):
+averaging unrelated networks gives noise, so that is refused. The new folder's card keeps the first model's training record and lists
 every averaged model (path, weights sha256, seed, metrics); it is written as a new folder, never over one.
 """
 
@@ -48,6 +48,19 @@ def average_state_dicts(states: list) -> dict:
     return averaged
 
 
+def shared_parent(cards: list, paths: list) -> str:
+    """The sha256 of the weights every model was fine-tuned from. One of the models may be those weights
+    themselves: halfway between a fine-tuned model and its starting point is still on one path of the loss
+    (WiSE-FT, Wortsman et al., CVPR 2022), which can keep the fine-tuning's gain and the start's robustness."""
+    own = [card.get("weights_sha256") for card in cards]
+    parents = [(card.get("parent") or {}).get("weights_sha256") for card in cards]
+    for candidate in parents:
+        if candidate is not None and all(candidate in (parent, weights) for parent, weights in zip(parents, own)):
+            return candidate
+    raise ValueError(f"{', '.join(paths)} were not all fine-tuned from the same parent weights, nor is one of them the "
+                     "others' parent: average only models fine-tuned from one parent, or a model with its parent")
+
+
 def soup_card(cards: list, paths: list, name: str) -> dict:
     """The averaged model's card: the first card's record, the averaged models listed, checked to be compatible."""
     first = cards[0]
@@ -56,10 +69,7 @@ def soup_card(cards: list, paths: list, name: str) -> dict:
             if card.get(section) != first.get(section):
                 raise ValueError(f"{paths[index - 1]} differs from {paths[0]} in its '{section}': only models of "
                                  "one architecture, classes and preprocessing can be averaged")
-        parent_sha = (card.get("parent") or {}).get("weights_sha256")
-        if parent_sha is None or parent_sha != (first.get("parent") or {}).get("weights_sha256"):
-            raise ValueError(f"{paths[index - 1]} was not fine-tuned from the same parent weights as {paths[0]}: "
-                             "average only models fine-tuned from one parent")
+    shared_parent(cards, paths)
     card = copy.deepcopy(first)
     card["name"] = name
     card["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

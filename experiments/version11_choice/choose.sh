@@ -4,11 +4,14 @@ while ! grep -q TRAIN_DONE /work/runs/v18c/train.log; do sleep 15; done
 cd /work/main
 R=/work/runs; S=/work/shared/data; N=radiowmhseg-attention-vnet; O=$R/v18c/choice
 mkdir -p $O
-python experiments/version11_choice/export_last.py $R/v18c/run $R/v18c/models $N-v18c
-# v18g's best and last are the same weights (its best epoch was its last, 22): scored once
-CANDS="$R/v18c/models/$N-v18c $R/v18c/models/$N-v18c-last $R/v18g/$N-v18g $R/v18h/$N-v18h $R/v18h/$N-v18h-last"
+[ -d $R/v18c/models/$N-v18c-last ] || python experiments/version11_choice/export_last.py $R/v18c/run $R/v18c/models $N-v18c
+# a run whose best epoch was its last gives the same weights twice (v18g, v18c): each set of weights is scored once
+CANDS=$(for c in $R/v18c/models/$N-v18c $R/v18c/models/$N-v18c-last $R/v18g/$N-v18g $R/v18g/$N-v18g-last \
+          $R/v18h/$N-v18h $R/v18h/$N-v18h-last; do echo "$(sha256sum < $c/model.pt | cut -c1-64) $c"; done | sort -u -k1,1 | cut -d' ' -f2)
+echo candidates: $CANDS
 for c in bundled $CANDS; do
   n=$(basename $c)
+  [ -s $O/val2_$n.json ] && continue  # already measured (the chain was restarted)
   python benchmarks/glioma_specificity.py $R/glioma_severe_val2 --model $c --tta -o $O/val2_$n.json > $O/val2_$n.log 2>&1
 done
 echo VAL2_DONE $(date)

@@ -1,0 +1,43 @@
+"""Gather the glioma_severe_val2 runs of choose.sh and choose_wise.sh into one record in docs/ (the layout of
+docs/model_v10_val2_guard.json) and copy choose_model's two choices there: `python records.py`."""
+import json
+import shutil
+import statistics
+from pathlib import Path
+
+RUNS = Path("/work/runs/v18c")
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+NAMES = {"bundled": "version 10 (bundled)", "radiowmhseg-attention-vnet-v18c": "v18c (best = last)",
+         "radiowmhseg-attention-vnet-v18g": "v18g (best = last)", "radiowmhseg-attention-vnet-v18h": "v18h best",
+         "radiowmhseg-attention-vnet-v18h-last": "v18h last",
+         "radiowmhseg-attention-vnet-wise-c": "W_c = mean(v18c, version 10)",
+         "radiowmhseg-attention-vnet-wise-g": "W_g = mean(v18g, version 10)"}
+
+
+def summary(path):
+    record = json.loads(path.read_text())
+    cases = next(iter(record["results"].values()))["cases"]
+    keys = [k for k in cases[0] if k != "case"]
+    return {"wmh_called_pathology_mean": round(statistics.mean(c["wmh_called_pathology"] for c in cases), 4),
+            "wmh_called_pathology_highest_case": max(c["wmh_called_pathology"] for c in cases),
+            "pathology_called_wmh_mean": round(statistics.mean(c["pathology_called_wmh"] for c in cases), 4),
+            "pathology_called_wmh_highest_case": max(c["pathology_called_wmh"] for c in cases),
+            "mean": {k: round(statistics.mean(c[k] for c in cases), 4) for k in keys},
+            "cases": cases, "command": record["command"]}
+
+
+models = {}
+for folder in ("choice", "choice_wise"):
+    for path in sorted((RUNS / folder).glob("val2_*.json")):
+        models[NAMES[path.stem[len("val2_"):]]] = summary(path)
+what = ("benchmarks/glioma_specificity.py runs/glioma_severe_val2 --model MODEL --tta -o OUT, one run per model "
+        "(experiments/version11_choice/choose.sh, choose_wise.sh); measure B of experiments/version11_choice/RULE.md")
+(DOCS / "model_v11_attempt_val2_guard.json").write_text(json.dumps({"what": what, "models": models}, indent=1) + "\n")
+shutil.copy(RUNS / "choice" / "choice.json", DOCS / "model_v11_attempt_validation.json")
+if (RUNS / "choice_wise" / "choice.json").exists():
+    shutil.copy(RUNS / "choice_wise" / "choice.json", DOCS / "model_v11_attempt_wise_validation.json")
+for name, m in models.items():
+    print(f"{name}: WMH called tumour {100 * m['wmh_called_pathology_mean']:.2f} % "
+          f"(worst {100 * m['wmh_called_pathology_highest_case']:.2f} %), tumour called WMH "
+          f"{100 * m['pathology_called_wmh_mean']:.2f} % (worst {100 * m['pathology_called_wmh_highest_case']:.1f} %), "
+          f"WMH Dice beside {m['mean']['wmh_dice_outside']:.3f}")
