@@ -6,8 +6,9 @@ Weights fine-tuned from the same parent with the same recipe sit in one basin of
 often better than any one of them and smooths the seed and epoch noise that a single validation case cannot
 see through (Wortsman et al., "Model soups", ICML 2022). It costs no training and no inference time.
 The inputs must share architecture, classes, preprocessing and parent weights (or be a model and its parent):
-averaging unrelated networks gives noise, so that is refused. The new folder's card keeps the first model's training record and lists
-every averaged model (path, weights sha256, seed, metrics); it is written as a new folder, never over one.
+averaging unrelated networks gives noise, so that is refused. The new folder's card keeps the first model's
+training record and lists every averaged model (path, weights sha256, seed, metrics); it is written as a new
+folder, never over one.
 """
 
 import argparse
