@@ -66,6 +66,8 @@ def test_a_model_averages_with_its_own_parent_but_not_with_its_grandparent(tmp_p
     key = next(k for k, v in child_net.state_dict().items() if v.is_floating_point())
     assert torch.allclose(weights[key], (child_net.state_dict()[key] + parent_net.state_dict()[key]) / 2)
     assert model_io.read_card(halfway)["parent"]["weights_sha256"] == parent_card["weights_sha256"]
+    parent_first = average_models.average_models([parent_path, child_path], tmp_path / "out", "wise2")
+    assert model_io.read_card(parent_first)["parent"]["weights_sha256"] == parent_card["weights_sha256"]
     # a sibling of the parent (fine-tuned from the grandparent) is neither a sibling nor the parent of the child
     uncle_path, _ = _saved(tmp_path, "uncle", 3, parent=grand)
     with pytest.raises(ValueError, match="same parent"):

@@ -70,8 +70,10 @@ def soup_card(cards: list, paths: list, name: str) -> dict:
             if card.get(section) != first.get(section):
                 raise ValueError(f"{paths[index - 1]} differs from {paths[0]} in its '{section}': only models of "
                                  "one architecture, classes and preprocessing can be averaged")
-    shared_parent(cards, paths)
+    parent = shared_parent(cards, paths)
     card = copy.deepcopy(first)
+    # the parent named is the shared one, also when the first model given is that parent itself
+    card["parent"] = next(c["parent"] for c in cards if (c.get("parent") or {}).get("weights_sha256") == parent)
     card["name"] = name
     card["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     card["metrics"] = {"weights": f"uniform weight average of {len(cards)} models (benchmarks/average_models.py)"}
