@@ -5,17 +5,14 @@ import shutil
 import statistics
 from pathlib import Path
 
+from names import NAMES
+
 RUNS = Path("/work/runs/v18c")
 V19 = Path("/work/runs/v19/choice")
 V20 = Path("/work/runs/v20/choice")
+V21 = Path("/work/runs/v21/choice")  # the fifth step: v20 measured again beside v21
+V22 = Path("/work/runs/v22/choice")
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-NAMES = {"bundled": "version 10 (bundled)", "radiowmhseg-attention-vnet-v18c": "v18c (best = last)",
-         "radiowmhseg-attention-vnet-v18g": "v18g (best = last)", "radiowmhseg-attention-vnet-v18h": "v18h best",
-         "radiowmhseg-attention-vnet-v18h-last": "v18h last",
-         "radiowmhseg-attention-vnet-wise-c": "W_c = mean(v18c, version 10)",
-         "radiowmhseg-attention-vnet-wise-g": "W_g = mean(v18g, version 10)",
-         "radiowmhseg-attention-vnet-v19": "v19 best", "radiowmhseg-attention-vnet-v19-last": "v19 last",
-         "radiowmhseg-attention-vnet-v20": "v20 best (= last)"}
 
 
 def summary(path):
@@ -31,15 +28,15 @@ def summary(path):
 
 
 models = {}
-for folder in (RUNS / "choice", RUNS / "choice_wise", V19, V20):
+for folder in (RUNS / "choice", RUNS / "choice_wise", V19, V20, V21, V22):
     for path in sorted(folder.glob("val2_*.json")):
         models[NAMES[path.stem[len("val2_"):]]] = summary(path)
 what = ("benchmarks/glioma_specificity.py runs/glioma_severe_val2 --model MODEL --tta -o OUT, one run per model "
-        "(experiments/version11_choice/choose.sh, choose_wise.sh, choose_v19/v20.sh); measure B of "
+        "(experiments/version11_choice/choose.sh, choose_wise.sh, choose_v19/v20/v21.sh, measure.sh); measure B of "
         "experiments/version11_choice/RULE.md")
 (DOCS / "model_v11_attempt_val2_guard.json").write_text(json.dumps({"what": what, "models": models}, indent=1) + "\n")
 shutil.copy(RUNS / "choice" / "choice.json", DOCS / "model_v11_attempt_validation.json")
-for source, name in ((RUNS / "choice_wise", "wise"), (V19, "v19"), (V20, "v20")):
+for source, name in ((RUNS / "choice_wise", "wise"), (V19, "v19"), (V20, "v20"), (V21, "v21"), (V22, "v22")):
     if (source / "choice.json").exists():
         shutil.copy(source / "choice.json", DOCS / f"model_v11_attempt_{name}_validation.json")
 for name, m in models.items():
