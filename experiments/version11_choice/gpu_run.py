@@ -78,7 +78,9 @@ if ok:
     print(f"probe: {probe_steps} steps + validation in {probe:.1f} s; {left:.0f} s left -> {epochs} epochs of 200",
           flush=True)
     steps = 4 if SMOKE else 200
-    ok = launch("main", dict(job, epochs=epochs, steps_per_epoch=steps, time_limit_s=left - per_epoch))
+    # the limit is the time the plan was sized for: the trainer ends after the epoch that passes it, so a run on
+    # pace finishes its plan (v18g and v18h, limited at left - per_epoch, each stopped an epoch short)
+    ok = launch("main", dict(job, epochs=epochs, steps_per_epoch=steps, time_limit_s=left))
 print(f"runs done at {time.time() - START:.0f} s", flush=True)
 if ok:
     subprocess.call([sys.executable, str(HERE / "export_last.py"), str(WORK / "main" / "run"), str(WORK / "main" / "models"),
