@@ -9,4 +9,5 @@ NAMES = {"bundled": "version 10 (bundled)", "radiowmhseg-attention-vnet-v18c": "
          "radiowmhseg-attention-vnet-v21": "v21 best", "radiowmhseg-attention-vnet-v21-last": "v21 last",
          "radiowmhseg-attention-vnet-v22": "v22 best", "radiowmhseg-attention-vnet-v22-last": "v22 last",
          "radiowmhseg-attention-vnet-wise-22": "W_22 = mean(v22 last, version 10)",
-         "radiowmhseg-attention-vnet-soup": "S = mean(v18c, v22 last)"}
+         "radiowmhseg-attention-vnet-soup": "S = mean(v18c, v22 last)",
+         "radiowmhseg-attention-vnet-v23": "v23 best", "radiowmhseg-attention-vnet-v23-last": "v23 last"}

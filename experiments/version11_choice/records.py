@@ -13,6 +13,7 @@ V20 = Path("/work/runs/v20/choice")
 V21 = Path("/work/runs/v21/choice")  # the fifth step: v20 measured again beside v21
 V22 = Path("/work/runs/v22/choice")
 SOUP = Path("/work/runs/v22/choice_soup")  # the seventh step
+V23 = Path("/work/runs/v23/choice")
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
@@ -29,7 +30,7 @@ def summary(path):
 
 
 models = {}
-for folder in (RUNS / "choice", RUNS / "choice_wise", V19, V20, V21, V22, SOUP):
+for folder in (RUNS / "choice", RUNS / "choice_wise", V19, V20, V21, V22, SOUP, V23):
     for path in sorted(folder.glob("val2_*.json")):
         models[NAMES[path.stem[len("val2_"):]]] = summary(path)
 what = ("benchmarks/glioma_specificity.py runs/glioma_severe_val2 --model MODEL --tta -o OUT, one run per model "
@@ -37,7 +38,7 @@ what = ("benchmarks/glioma_specificity.py runs/glioma_severe_val2 --model MODEL 
         "experiments/version11_choice/RULE.md")
 (DOCS / "model_v11_attempt_val2_guard.json").write_text(json.dumps({"what": what, "models": models}, indent=1) + "\n")
 shutil.copy(RUNS / "choice" / "choice.json", DOCS / "model_v11_attempt_validation.json")
-for source, name in ((RUNS / "choice_wise", "wise"), (V19, "v19"), (V20, "v20"), (V21, "v21"), (V22, "v22"), (SOUP, "soup")):
+for source, name in ((RUNS / "choice_wise", "wise"), (V19, "v19"), (V20, "v20"), (V21, "v21"), (V22, "v22"), (SOUP, "soup"), (V23, "v23")):
     if (source / "choice.json").exists():
         shutil.copy(source / "choice.json", DOCS / f"model_v11_attempt_{name}_validation.json")
 for name, m in models.items():
