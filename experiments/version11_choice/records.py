@@ -1,5 +1,5 @@
-"""Gather the glioma_severe_val2 runs of choose.sh and choose_wise.sh into one record in docs/ (the layout of
-docs/model_v10_val2_guard.json) and copy choose_model's two choices there: `python records.py`."""
+"""Gather every step's glioma_severe_val2 runs (choose.sh, measure.sh) into one record in docs/ (the layout of
+docs/model_v10_val2_guard.json) and copy each step's choose_model record there: `python records.py`."""
 import json
 import shutil
 import statistics
