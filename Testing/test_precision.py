@@ -8,7 +8,7 @@ from RadioWMHSegLib import precision
 
 
 def _fake_timer(fp32_s, bf16_s, calls):
-    def seconds_per_step(dtype_bf16, repeats=2):
+    def seconds_per_step(dtype_bf16, repeats=2, give_up_after_s=float("inf")):
         calls.append(dtype_bf16)
         return bf16_s if dtype_bf16 else fp32_s
     return seconds_per_step
@@ -33,6 +33,29 @@ def test_measurement_is_cached_per_machine(monkeypatch, tmp_path):
     monkeypatch.setattr(precision, "_machine_key", lambda: "another machine")
     precision.cpu_precision()
     assert len(calls) == 4  # another CPU or torch: measured again
+    path = tmp_path / "radiowmhseg_home" / "precision.json"
+    older = dict(json.loads(path.read_text(encoding="utf-8")), probe=precision.PROBE_VERSION - 1)
+    path.write_text(json.dumps(older), encoding="utf-8")
+    precision.cpu_precision()
+    assert len(calls) == 6  # a choice made by an older probe: measured again
+
+
+def test_the_probe_is_the_projects_network_on_a_training_patch(monkeypatch):
+    # A toy probe chose bf16 on a CPU where this network ran 1.6x slower in it.
+    from RadioWMHSegLib.network import AttentionVNet
+
+    seen = []
+
+    def probe_step(net, x, dtype_bf16):
+        seen.append((type(net), tuple(x.shape), dtype_bf16))
+        return 5.0 if dtype_bf16 else 0.5
+
+    monkeypatch.setattr(precision, "_probe_step", probe_step)
+    measured = precision.measure_cpu_precision()
+    assert measured["choice"] == "fp32" and measured["bf16_s"] == 5.0
+    assert {s[:2] for s in seen} == {(AttentionVNet, (1, 1, 64, 64, 64))}
+    # fp32: a warm-up and two timed steps; bf16: its warm-up took 10x fp32's, so it is not repeated.
+    assert [s[2] for s in seen] == [False, False, False, True]
 
 
 def test_explicit_choices_pass_and_unknown_is_refused():

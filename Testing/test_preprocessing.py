@@ -441,7 +441,8 @@ def test_hdbet_weights_are_loaded_without_subnormal_floats():
     from RadioWMHSegLib.preprocessing.brain_extraction import _network, flush_denormals
 
     tiny = torch.finfo(torch.float32).tiny
-    state = {"w": torch.tensor([tiny / 4, -tiny / 8, 0.0, tiny, -2 * tiny, 0.5]), "steps": torch.tensor([3])}
+    state = {"w": torch.tensor([tiny / 4, -tiny / 8, 0.0, tiny, -2 * tiny, 0.5]),
+             "steps": torch.tensor([3])}
     flush_denormals(state)
     assert state["w"].tolist() == [0.0, 0.0, 0.0, tiny, -2 * tiny, 0.5]
     assert state["steps"].tolist() == [3]

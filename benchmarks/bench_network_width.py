@@ -1,6 +1,7 @@
 """What a wider attention V-Net costs on this machine: seconds per training step and per inference pass.
 
-    python benchmarks/bench_network_width.py --out docs/bench_network_width.json [--repeats 5] [--precision bf16]
+    python benchmarks/bench_network_width.py --out docs/bench_network_width.json [--repeats 5] [--precision bf16] \
+        [--widths shipped]
 
 Widths: the shipped one (8-16-32-64-128) and 1.5x and 2x wider. A training step is the trainer's (batch 2
 of 64^3 patches, Dice + cross-entropy over 3 classes, Adam, channels_last_3d; fp32, or bf16 autocast as
@@ -74,13 +75,15 @@ def main():
     parser.add_argument("--out", help="JSON file for the results")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    parser.add_argument("--widths", nargs="+", choices=list(WIDTHS), default=list(WIDTHS),
+                        help="which widths to time (default: all; 'shipped' alone to compare precisions)")
     args = parser.parse_args()
 
     from bench_pipeline import machine
 
     rows = {}
-    for name, channels in WIDTHS.items():
-        rows[name] = measure(channels, args.repeats, args.precision)
+    for name in ["shipped"] + [w for w in args.widths if w != "shipped"]:  # the others are compared to it
+        rows[name] = measure(WIDTHS[name], args.repeats, args.precision)
         print(name, json.dumps(rows[name]), flush=True)
     base = rows["shipped"]
     for row in rows.values():
