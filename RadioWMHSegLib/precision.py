@@ -36,13 +36,15 @@ def _machine_key() -> str:
     return f"{cpu} | {os.cpu_count()} cores | torch {torch.__version__}"
 
 
-# The probe: the project's own network (default widths, 3 classes) on one 64^3 patch, forward and backward,
-# the shape of a training step and of a sliding-window tile. A toy probe (two 8-16 channel convolutions at
-# 24^3) said bf16 was 4x faster on a Xeon without native bf16, where this network ran 1.15x (a pass over
-# the crop) to 1.6x (a training step) slower in bf16; at 32^3 even this network misled (docs/benchmarks.md).
+# The probe: the project's own network (default widths, 3 classes), forward and backward on the trainer's
+# batch (two 64^3 patches, channels_last_3d). A toy probe (two 8-16 channel convolutions at 24^3) said bf16
+# was 4x faster on a Xeon without native bf16, where this network ran 1.1x (a pass over the crop) to 1.9x (a
+# training step) slower in bf16. One 64^3 patch in the default layout came out a tie there, 0.26x to 1.2x from
+# one run to the next; the trainer's batch gave 0.46-0.52x every time (docs/benchmarks.md).
 PROBE_SIZE = 64
+PROBE_BATCH = 2
 # Bumped whenever the probe changes, so that a choice cached by an older probe is measured again.
-PROBE_VERSION = 2
+PROBE_VERSION = 3
 # Where bf16 is emulated, one pass takes 10-60x fp32's: no need to repeat it to know.
 CLEARLY_SLOWER = 10.0
 
@@ -57,8 +59,8 @@ def _probe_step(net, x, dtype_bf16: bool) -> float:
     return time.perf_counter() - start
 
 
-def _seconds_per_step(dtype_bf16: bool, repeats: int = 2, give_up_after_s: float = float("inf")) -> float:
-    """Best time of a training step of the project's network on one 64^3 patch, in one precision.
+def _seconds_per_step(dtype_bf16: bool, repeats: int = 3, give_up_after_s: float = float("inf")) -> float:
+    """Best time of a training step of the project's network on two 64^3 patches, in one precision.
 
     The first pass warms up the kernels and is not counted, unless it already took give_up_after_s.
     """
@@ -67,8 +69,8 @@ def _seconds_per_step(dtype_bf16: bool, repeats: int = 2, give_up_after_s: float
     from .network import AttentionVNet
 
     torch.manual_seed(0)
-    net = AttentionVNet(in_channels=1, out_channels=3)
-    x = torch.randn(1, 1, PROBE_SIZE, PROBE_SIZE, PROBE_SIZE)
+    net = AttentionVNet(in_channels=1, out_channels=3).to(memory_format=torch.channels_last_3d)
+    x = torch.randn(PROBE_BATCH, 1, PROBE_SIZE, PROBE_SIZE, PROBE_SIZE).contiguous(memory_format=torch.channels_last_3d)
     warm_up = _probe_step(net, x, dtype_bf16)
     if warm_up >= give_up_after_s:
         return warm_up

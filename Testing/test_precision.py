@@ -53,9 +53,9 @@ def test_the_probe_is_the_projects_network_on_a_training_patch(monkeypatch):
     monkeypatch.setattr(precision, "_probe_step", probe_step)
     measured = precision.measure_cpu_precision()
     assert measured["choice"] == "fp32" and measured["bf16_s"] == 5.0
-    assert {s[:2] for s in seen} == {(AttentionVNet, (1, 1, 64, 64, 64))}
-    # fp32: a warm-up and two timed steps; bf16: its warm-up took 10x fp32's, so it is not repeated.
-    assert [s[2] for s in seen] == [False, False, False, True]
+    assert {s[:2] for s in seen} == {(AttentionVNet, (2, 1, 64, 64, 64))}
+    # fp32: a warm-up and three timed steps; bf16: its warm-up took 10x fp32's, so it is not repeated.
+    assert [s[2] for s in seen] == [False, False, False, False, True]
 
 
 def test_explicit_choices_pass_and_unknown_is_refused():
