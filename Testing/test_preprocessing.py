@@ -438,7 +438,8 @@ def test_hdbet_weights_are_loaded_without_subnormal_floats():
     # Subnormal weights cost a microcode assist per product on Intel CPUs: HD-BET took ~200 s a scan.
     import torch
 
-    from RadioWMHSegLib.preprocessing.brain_extraction import _network, flush_denormals
+    from RadioWMHSegLib.model_io import flush_denormals
+    from RadioWMHSegLib.preprocessing.brain_extraction import _network
 
     tiny = torch.finfo(torch.float32).tiny
     state = {"w": torch.tensor([tiny / 4, -tiny / 8, 0.0, tiny, -2 * tiny, 0.5]),
