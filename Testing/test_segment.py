@@ -133,7 +133,7 @@ def test_segmenting_without_a_precision_runs_bf16_only_where_this_machine_is_fas
     # measures it faster (native bf16), fp32 where bf16 is emulated. The timer is faked; the cache is per test.
     from RadioWMHSegLib import precision
 
-    monkeypatch.setattr(precision, "_seconds_per_step", lambda dtype_bf16, repeats=2: bf16_s if dtype_bf16 else fp32_s)
+    monkeypatch.setattr(precision, "_seconds_per_step", lambda dtype_bf16, **timing: bf16_s if dtype_bf16 else fp32_s)
     result = segment_image(phantom[0], skull_stripped=True, model=bright_voxel_model, device="cpu")
     network = next(s for s in result.record["stages"] if s["stage"] == "network")
     assert network["parameters"]["precision"] == expected
