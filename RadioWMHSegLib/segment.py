@@ -128,7 +128,7 @@ def segment_image(image, *, skull_stripped=False, model=None, device="auto", thr
         raise InputError(f"minimum lesion size {min_lesion_mm3} mm3 is negative: give 0 or more")
     started = time.perf_counter()
     report = progress or (lambda fraction, message="": None)
-    # 'auto' on a new CPU times both precisions first (10-13 s, once per machine: precision.py).
+    # 'auto' on a new CPU times both precisions first (5-13 s, once per machine: precision.py).
     report(0.0, "choosing device and precision")
     torch_device = resolve_device(device)
     precision = resolve_precision(precision, torch_device)

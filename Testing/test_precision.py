@@ -8,7 +8,7 @@ from RadioWMHSegLib import precision
 
 
 def _fake_timer(fp32_s, bf16_s, calls):
-    def seconds_per_step(dtype_bf16, repeats=2, give_up_after_s=float("inf")):
+    def seconds_per_step(dtype_bf16, **timing):
         calls.append(dtype_bf16)
         return bf16_s if dtype_bf16 else fp32_s
     return seconds_per_step
@@ -19,7 +19,7 @@ def test_auto_on_cpu_follows_the_measured_speed(monkeypatch, fp32_s, bf16_s, exp
     calls = []
     monkeypatch.setattr(precision, "_seconds_per_step", _fake_timer(fp32_s, bf16_s, calls))
     assert precision.resolve_precision("auto", "cpu") == expected
-    assert sorted(calls) == [False, True]
+    assert set(calls) == {False, True}
 
 
 def test_measurement_is_cached_per_machine(monkeypatch, tmp_path):
@@ -29,7 +29,7 @@ def test_measurement_is_cached_per_machine(monkeypatch, tmp_path):
     cached = json.loads((tmp_path / "radiowmhseg_home" / "precision.json").read_text(encoding="utf-8"))
     assert cached["choice"] == "fp32" and cached["bf16_s"] == 58.0
     assert precision.cpu_precision() == "fp32"
-    assert len(calls) == 2  # not measured again
+    assert len(calls) == 2  # not measured again (bf16 clearly slower: the first look decided)
     monkeypatch.setattr(precision, "_machine_key", lambda: "another machine")
     precision.cpu_precision()
     assert len(calls) == 4  # another CPU or torch: measured again
@@ -40,22 +40,31 @@ def test_measurement_is_cached_per_machine(monkeypatch, tmp_path):
     assert len(calls) == 6  # a choice made by an older probe: measured again
 
 
-def test_the_probe_is_the_projects_network_on_a_training_patch(monkeypatch):
-    # A toy probe chose bf16 on a CPU where this network ran 1.6x slower in it.
+@pytest.mark.parametrize("bf16_s, expected, sizes", [
+    (5.0, "fp32", [32] * 3),  # emulated: 10x slower at the first look, not timed further
+    (0.4, "bf16", [32] * 4 + [64] * 8),  # else the trainer's batch decides
+])
+def test_the_probe_is_the_projects_network_on_the_trainers_batch(monkeypatch, bf16_s, expected, sizes):
+    # A toy probe chose bf16 on a CPU where this network ran 1.9x slower in it; a 64^3 patch alone was a tie.
     from RadioWMHSegLib.network import AttentionVNet
 
     seen = []
 
     def probe_step(net, x, dtype_bf16):
-        seen.append((type(net), tuple(x.shape), dtype_bf16))
-        return 5.0 if dtype_bf16 else 0.5
+        seen.append((type(net), tuple(x.shape), x.is_contiguous(memory_format=torch.channels_last_3d), dtype_bf16))
+        return bf16_s if dtype_bf16 else 0.5
+
+    import torch
 
     monkeypatch.setattr(precision, "_probe_step", probe_step)
     measured = precision.measure_cpu_precision()
-    assert measured["choice"] == "fp32" and measured["bf16_s"] == 5.0
-    assert {s[:2] for s in seen} == {(AttentionVNet, (2, 1, 64, 64, 64))}
-    # fp32: a warm-up and three timed steps; bf16: its warm-up took 10x fp32's, so it is not repeated.
-    assert [s[2] for s in seen] == [False, False, False, False, True]
+    assert measured["choice"] == expected and measured["bf16_s"] == bf16_s and measured["size"] == sizes[-1]
+    assert [s[1] for s in seen] == [(2, 1, n, n, n) for n in sizes]
+    assert all(s[0] is AttentionVNet and s[2] for s in seen)
+    # Each size: fp32's warm-up and its timed steps, then bf16's; bf16 stops at a warm-up 10x fp32's step.
+    bf16_steps = [s[3] for s in seen]
+    assert bf16_steps == ([False, False, True] if expected == "fp32" else [False, False, True, True]
+                          + [False] * 4 + [True] * 4)
 
 
 def test_explicit_choices_pass_and_unknown_is_refused():
