@@ -73,7 +73,8 @@ def main():
     loaded = load_model()
     rows = [measure(*case, loaded) for case in cases(Path(args.runs), Path(args.data))]
     record = {"model": loaded.card.get("name"), "version": loaded.card.get("version"), "cortex_gm_probability": CORTEX,
-              "cases": rows, "command": "python experiments/cortex_errors/where_errors_lie.py " + " ".join(sys.argv[1:])}
+              "cases": rows,
+              "command": "python experiments/cortex_errors/where_errors_lie.py " + " ".join(sys.argv[1:])}
     Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
 
 
