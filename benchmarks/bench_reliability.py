@@ -422,7 +422,7 @@ def previous_rows(path) -> dict:
 
 
 def table_of(rows, kept=None) -> str:
-    import torch
+    from RadioWMHSegLib.precision import _machine_key
 
     lines = [
         "| # | input or situation | command | what the tool does (its own words, progress left out) | exit | outputs left | s |",
@@ -434,7 +434,7 @@ def table_of(rows, kept=None) -> str:
     merged = {**(kept or {}), **fresh}
     for number, title in enumerate([t for t in ordered if t in merged], 1):
         lines.append(f"| {number} | {title} | {merged[title]}")
-    machine = f"{os.cpu_count()} cores, torch {torch.__version__}, {time.strftime('%Y-%m-%d')}"
+    machine = f"{_machine_key()}, {time.strftime('%Y-%m-%d')}"  # CPU name, cores, torch
     return "\n".join(lines) + f"\n\nProduced by `python benchmarks/bench_reliability.py --out docs/reliability.md` ({machine}).\n"
 
 
