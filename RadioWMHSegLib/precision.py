@@ -39,14 +39,14 @@ def _machine_key() -> str:
 # The probe: the project's own network (default widths, 3 classes), forward and backward on the trainer's
 # batch (two 64^3 patches, channels_last_3d). A toy probe (two 8-16 channel convolutions at 24^3) said bf16
 # was 4x faster on a Xeon without native bf16, where this network ran 1.1x (a pass over the crop) to 1.9x (a
-# training step) slower in bf16. One 64^3 patch in the default layout came out a tie there, 0.26x to 1.2x from
-# one run to the next; the trainer's batch gave 0.46-0.52x every time (docs/benchmarks.md).
+# training step) slower in bf16. One 64^3 patch in the default layout came out a tie there and chose bf16 in one
+# run of two; the trainer's batch gave bf16 at 0.53-0.54x of fp32's speed in three runs (docs/benchmarks.md).
 PROBE_SIZE = 64
 PROBE_BATCH = 2
 # Bumped whenever the probe changes, so that a choice cached by an older probe is measured again.
 PROBE_VERSION = 4
 # Where bf16 is emulated, a step takes 10-60x fp32's: no need to repeat it to know. A first look at 32^3
-# shows it in 2.5 s there (AVX2 kernels: fp32 0.13 s, bf16 2.1 s), where the full probe took 28 s.
+# decided in 5.3 s there (AVX2 kernels: fp32 0.107 s, bf16 1.98 s), where the full probe took 28 s.
 CLEARLY_SLOWER = 10.0
 FIRST_LOOK_SIZE = 32
 

@@ -46,6 +46,8 @@ def test_measurement_is_cached_per_machine(monkeypatch, tmp_path):
 ])
 def test_the_probe_is_the_projects_network_on_the_trainers_batch(monkeypatch, bf16_s, expected, sizes):
     # A toy probe chose bf16 on a CPU where this network ran 1.9x slower in it; a 64^3 patch alone was a tie.
+    import torch
+
     from RadioWMHSegLib.network import AttentionVNet
 
     seen = []
@@ -53,8 +55,6 @@ def test_the_probe_is_the_projects_network_on_the_trainers_batch(monkeypatch, bf
     def probe_step(net, x, dtype_bf16):
         seen.append((type(net), tuple(x.shape), x.is_contiguous(memory_format=torch.channels_last_3d), dtype_bf16))
         return bf16_s if dtype_bf16 else 0.5
-
-    import torch
 
     monkeypatch.setattr(precision, "_probe_step", probe_step)
     measured = precision.measure_cpu_precision()

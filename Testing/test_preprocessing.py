@@ -447,6 +447,7 @@ def test_hdbet_weights_are_loaded_without_subnormal_floats():
     flush_denormals(state)
     assert state["w"].tolist() == [0.0, 0.0, 0.0, tiny, -2 * tiny, 0.5]
     assert state["steps"].tolist() == [3]
-    for name, tensor in _network("cpu").state_dict().items():
-        if tensor.is_floating_point():
-            assert not ((tensor != 0) & (tensor.abs() < tiny)).any(), name
+    # Parameters, not buffers: HD-BET's norms run in training mode, so their running statistics (never used in
+    # the computation) drift with every pass run before this test and may turn subnormal.
+    for name, tensor in _network("cpu").named_parameters():
+        assert not ((tensor != 0) & (tensor.abs() < tiny)).any(), name

@@ -40,7 +40,8 @@ def machine() -> dict:
     from RadioWMHSegLib.precision import _machine_key
 
     # The CPU's name and its bf16 flags: timings differ by 10x between CPUs that both say "x86_64".
-    flags = open("/proc/cpuinfo").read().split() if os.path.exists("/proc/cpuinfo") else []
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = cpuinfo.read_text().split() if cpuinfo.exists() else []
     bf16_flags = sorted({flag for flag in flags if "bf16" in flag or "amx" in flag})
     return {"cpu": _machine_key().split(" | ")[0], "bf16_flags": bf16_flags,
             "cores": os.cpu_count(),
