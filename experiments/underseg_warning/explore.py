@@ -1,0 +1,89 @@
+"""Does the probability map tell when version 10 leaves most of a case's WMH out? (a look before any rule)
+
+    python experiments/underseg_warning/explore.py --out RECORD.json [--data ../shared/data] [--runs /work/runs]
+
+`experiments/synthetic_ceiling/` found version 10 misses most of extensive or faint confluent WMH (sensitivity
+0.09-0.4) while its mask looks clean (precision 0.8-0.96), so a user would read a WMH volume far too low with no
+sign of doubt. Where it misses, P(WMH) is often raised without reaching 0.5 (on three such test cases, 23-45 % of
+the missed WMH lies at 0.05-0.5). Measured here, per case, on validation cases only (never the test sets, never
+the dev case): the WMH found (P >= the threshold, after the shipped post-processing), the volume of "borderline"
+voxels (P in [low, threshold) for a few lows, inside the brain, outside the mask), and, where there is a truth,
+the sensitivity. If a ratio borderline / found separates the cases with low sensitivity and stays low on every
+real scan, a warning is worth a rule; this script only measures.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPOSITORY))
+sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+
+# The validation sets of benchmarks/choose_model.py and the val2 guard (experiments/rebuild_runs.sh).
+VALIDATION_SETS = ("glioma_val", "glioma_severe_val", "rad_severe_val", "glioma_extreme_val", "glioma_severe_val2")
+BORDERLINE_LOWS = (0.1, 0.2, 0.3)
+
+
+def measure(result, truth=None) -> dict:
+    import SimpleITK as sitk
+
+    probability = sitk.GetArrayFromImage(result.probability)
+    mask = sitk.GetArrayFromImage(result.mask) > 0
+    brain = sitk.GetArrayFromImage(result.brain_mask) > 0
+    voxel_ml = float(np.prod(result.mask.GetSpacing())) / 1000.0
+    threshold = float(result.record.get("parameters", {}).get("threshold", 0.5))
+    row = {"found_ml": round(float(mask.sum()) * voxel_ml, 3), "brain_ml": round(float(brain.sum()) * voxel_ml, 1)}
+    for low in BORDERLINE_LOWS:
+        borderline = brain & ~mask & (probability >= low) & (probability < threshold)
+        row[f"borderline_{low}_ml"] = round(float(borderline.sum()) * voxel_ml, 3)
+    if truth is not None:
+        true = sitk.GetArrayFromImage(truth) == 1
+        row["true_ml"] = round(float(true.sum()) * voxel_ml, 3)
+        row["sensitivity"] = round(float(mask[true].mean()), 4) if true.any() else None
+        row["dice"] = round(2.0 * float((mask & true).sum()) / max(1, int(mask.sum() + true.sum())), 4)
+    return row
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="JSON record (a new file)")
+    parser.add_argument("--data", default=str(REPOSITORY.parent / "shared" / "data"))
+    parser.add_argument("--runs", default="/work/runs")
+    args = parser.parse_args()
+    if Path(args.out).exists():
+        sys.exit(f"{args.out} exists: give a new file name")
+
+    import SimpleITK as sitk
+    from bench_raw_flair import raw_cases
+
+    from RadioWMHSegLib.datasets import load_dataset
+    from RadioWMHSegLib.image_io import read_flair, read_label
+    from RadioWMHSegLib.model_io import load_model
+    from RadioWMHSegLib.segment import segment_image
+
+    loaded = load_model(None, "cpu")
+    todo = []
+    for name in VALIDATION_SETS:
+        for case in load_dataset(Path(args.runs) / name).cases:
+            todo.append((f"{name}/{case.name}", case.image_path, case.label_path, True))
+    for name, flair, truth, _ in raw_cases(Path(args.data)):
+        todo.append((name, flair, truth, False))
+    todo.append(("sample", REPOSITORY / "Resources" / "Sample" / "sample_flair.nii.gz",
+                 REPOSITORY / "Resources" / "Sample" / "sample_wmh_truth.nii.gz", False))
+    rows = []
+    for name, flair, truth, stripped in todo:
+        result = segment_image(read_flair(flair), model=loaded, device="cpu", skull_stripped=stripped)
+        row = {"case": name, **measure(result, read_label(truth) if truth else None)}
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    document = {"command": "python experiments/underseg_warning/explore.py " + " ".join(sys.argv[1:]),
+                "model": "bundled", "cases": rows}
+    Path(args.out).write_text(json.dumps(document, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
