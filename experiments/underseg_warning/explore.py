@@ -5,14 +5,15 @@
 
 `experiments/synthetic_ceiling/` found version 10 misses most of extensive or faint confluent WMH (sensitivity
 0.09-0.4) while its mask looks clean (precision 0.8-0.96), so a user would read a WMH volume far too low with no
-sign of doubt. Where it misses, P(WMH) is often raised without reaching 0.5. Measured here, per case, on
-validation cases only (never the test sets, never the dev case): the WMH found (P >= the threshold, after the shipped post-processing), the volume of "borderline"
-voxels (P in [low, threshold) for a few lows, inside the brain, outside the mask), and, where there is a truth,
-the sensitivity. If a ratio borderline / found separates the cases with low sensitivity and stays low on every
-real scan, a warning is worth a rule; this script only measures. --held-out: the rule's check (RULE.md) on the
-four synthetic test sets and, as a false-alarm check, the real dev case. Each row says whether RULE.md's rule
-fires (`warned`: at least MIN_FOUND_ML found and more borderline tissue at P >= 0.2 than found); the held-out
-record was made with the rule wired into segment.py as a warning, which failed the check and was taken out.
+sign of doubt. Where it misses, P(WMH) is often raised without reaching 0.5. Measured here, per case, on validation
+cases only (never the test sets, never the dev case): the WMH found (P >= the threshold, after the shipped post-
+processing), the volume of "borderline" voxels (P in [low, threshold) for a few lows, inside the brain, outside the
+mask), and, where there is a truth, the sensitivity. If a ratio borderline / found separates the cases with low
+sensitivity and stays low on every real scan, a warning is worth a rule; this script only measures. --held-out: the
+rule's check (RULE.md) on the four synthetic test sets and, as a false-alarm check, the real dev case. Each row says
+whether RULE.md's rule fires (`warned`: at least MIN_FOUND_ML found and more borderline tissue at P >= 0.2 than
+found); the held-out record was made with the rule wired into segment.py as a warning, which failed the check and
+was taken out.
 """
 
 import argparse
