@@ -35,7 +35,8 @@ MIN_FOUND_ML = 10.0  # RULE.md: the rule fires with at least this much WMH found
 RULE_LOW = 0.2  # ... and more borderline tissue at P in [RULE_LOW, threshold) than WMH found
 
 
-def measure(result, truth=None) -> dict:
+def measure(result, truth=None, white_matter=None) -> dict:
+    """white_matter: the MNI white-matter probability on the input grid (where the borderline tissue lies)."""
     import SimpleITK as sitk
 
     probability = sitk.GetArrayFromImage(result.probability)
@@ -47,6 +48,9 @@ def measure(result, truth=None) -> dict:
     for low in BORDERLINE_LOWS:
         borderline = brain & ~mask & (probability >= low) & (probability < threshold)
         row[f"borderline_{low}_ml"] = round(float(borderline.sum()) * voxel_ml, 3)
+        if white_matter is not None:
+            in_wm = borderline & (sitk.GetArrayFromImage(white_matter) >= 0.5)
+            row[f"borderline_{low}_in_wm_ml"] = round(float(in_wm.sum()) * voxel_ml, 3)
     if truth is not None:
         true = sitk.GetArrayFromImage(truth) == 1
         row["true_ml"] = round(float(true.sum()) * voxel_ml, 3)
@@ -61,6 +65,7 @@ def main():
     parser.add_argument("--data", default=str(REPOSITORY.parent / "shared" / "data"))
     parser.add_argument("--runs", default="/work/runs")
     parser.add_argument("--held-out", action="store_true", help="the test sets and the dev case (RULE.md's check)")
+    parser.add_argument("--sets", nargs="+", help="these synthetic datasets (under --runs) alone, instead")
     args = parser.parse_args()
     if Path(args.out).exists():
         sys.exit(f"{args.out} exists: give a new file name")
@@ -75,10 +80,12 @@ def main():
 
     loaded = load_model(None, "cpu")
     todo = []
-    for name in TEST_SETS if args.held_out else VALIDATION_SETS:
+    for name in args.sets or (TEST_SETS if args.held_out else VALIDATION_SETS):
         for case in load_dataset(Path(args.runs) / name).cases:
             todo.append((f"{name}/{case.name}", case.image_path, case.label_path, True))
-    if args.held_out:
+    if args.sets:
+        pass
+    elif args.held_out:
         dev = Path(args.data) / "open_ms" / "dev_case_patient26"
         todo.append(("dev_patient26", dev / "FLAIR.nii.gz", dev / "GOLD_STANDARD.nii.gz", True))
     else:
@@ -86,10 +93,19 @@ def main():
             todo.append((name, flair, truth, False))
         todo.append(("sample", REPOSITORY / "Resources" / "Sample" / "sample_flair.nii.gz",
                      REPOSITORY / "Resources" / "Sample" / "sample_wmh_truth.nii.gz", False))
+    from RadioWMHSegLib.preprocessing import pipeline
+    from RadioWMHSegLib.segment import on_input_grid
+    from RadioWMHSegLib.templates import mni_tissue, to_crop_grid
+
+    white_matter_crop = sitk.GetArrayFromImage(to_crop_grid(mni_tissue("wm")))
+    preprocess, cases = pipeline.preprocess, []
+    # Each case's preprocessing kept, to carry the MNI white matter to its grid by the pipeline's own transform.
+    pipeline.preprocess = lambda *a, **k: cases.append(preprocess(*a, **k)) or cases[-1]
     rows = []
     for name, flair, truth, stripped in todo:
         result = segment_image(read_flair(flair), model=loaded, device="cpu", skull_stripped=stripped)
-        row = {"case": name, **measure(result, read_label(truth) if truth else None)}
+        white_matter = on_input_grid(cases[-1], white_matter_crop)
+        row = {"case": name, **measure(result, read_label(truth) if truth else None, white_matter)}
         row["warned"] = row["found_ml"] >= MIN_FOUND_ML and row[f"borderline_{RULE_LOW}_ml"] > row["found_ml"]
         print(json.dumps(row), flush=True)
         rows.append(row)
