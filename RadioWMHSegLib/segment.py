@@ -18,6 +18,7 @@ from .choices import (DEFAULT_MIN_LESION_MM3, DEFAULT_SEGMENT_PRECISION, DEFAULT
                       WMH_EXCLUSION_MARGIN_MM, WMH_EXCLUSION_MIN_REGION_ML, WMH_EXCLUSION_PATHOLOGY_P)
 from .errors import CancelledError, InputError, RadioWMHSegError
 from .output_paths import OUTPUT_KINDS, _file_state, _outputs_report, check_output_paths, check_same_grid  # noqa: F401
+from .undercall_check import borderline_white_matter_ml, undercall_warning, white_matter_on_crop
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +180,11 @@ def segment_preprocessed(case, loaded, torch_device, *, precision="fp32", thresh
 
         uncertainty_map = on_input_grid(case, prediction.uncertainty)
         score = summarise(uncertainty_map, mask)
+    borderline_ml = borderline_white_matter_ml(probability, mask, case.brain_mask_native,
+                                               on_input_grid(case, white_matter_on_crop()), threshold)
+    undercall = undercall_warning(stats.total_volume_ml, borderline_ml)
+    if undercall:
+        log.warning(undercall)
     back_seconds = time.perf_counter() - t0
 
     record = {
@@ -198,7 +204,8 @@ def segment_preprocessed(case, loaded, torch_device, *, precision="fp32", thresh
         "model": {"name": loaded.card.get("name"), "path": str(loaded.path) if loaded.path else None,
                   "weights_sha256": loaded.card.get("weights_sha256")},
         "seconds": round(time.perf_counter() - started, 2),
-        "quality": {**case.quality, "warnings": list(case.quality.get("warnings", []))},
+        "quality": {**case.quality, "borderline_white_matter_ml": round(borderline_ml, 3),
+                    "warnings": list(case.quality.get("warnings", [])) + ([undercall] if undercall else [])},
     }
     report(1.0, "done")
     return SegmentationResult(mask=mask, probability=probability, brain_mask=case.brain_mask_native,

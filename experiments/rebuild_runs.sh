@@ -37,6 +37,12 @@ synth rad_severe_test --n 6 --seed 840 --severity 0.6 1.0
 synth glioma_test --n 4 --phenotype glioma --seed 900
 synth glioma_severe_test --n 4 --phenotype glioma --seed 870 --severity 0.5 1.0
 
+# Fresh held-out sets of the under-segmentation warning's second rule (experiments/underseg_warning/RULE.md)
+synth holdout_rad --n 8 --phenotype radiation --seed 2611
+synth holdout_rad_severe --n 8 --seed 2612 --severity 0.6 1.0
+synth holdout_glioma --n 6 --phenotype glioma --seed 2613
+synth holdout_glioma_severe --n 6 --phenotype glioma --seed 2614 --severity 0.5 1.0
+
 # The five real clinical scans, raw, in name order: label 1 the focal lesions, 3 (unscored) the periventricular
 # bands (the two never overlap in this dataset). Brain extraction and registration take about a minute a case.
 if [ -d "$S/sim_vent_wmh" ] && [ ! -f "$R/sim_vent_pv_ds/dataset.json" ]; then
