@@ -8,9 +8,10 @@ hard negatives are placed from the same lesion maps). Their difference is what t
 the deformation, bias field, blur, noise and thick slices: R = (with - without) / without, the relative
 brightening, noise-free. From it:
 - the signal oracle: the best Dice of any voxel-wise rule on R (or on R smoothed a little), knowing the truth,
-  and {R > c} at one level c for every case: a detector that knows, without noise, exactly where WMH brightened the image and
-  by how much, and no more. Its Dice against the label is what partial volumes, blur and thick slices alone
-  leave of the label (not a strict bound: a shape prior could fill in, but nothing in the image tells where);
+  and {R > c} at one level c for every case: a detector that knows, without noise, exactly where WMH brightened
+  the image and by how much, and no more. Its Dice against the label is what partial volumes, blur and thick
+  slices alone leave of the label (not a strict bound: a shape prior could fill in, but nothing in the image
+  tells where);
 - the share of the label brightened by less than c (faint, or blurred away on thick slices);
 - the model's Dice, and its sensitivity on the part of the label brightened by c or more and on the rest.
 A case whose regenerated image differs from the stored one (a later generator version) stops the run.
