@@ -51,5 +51,5 @@ def undercall_warning(found_ml: float, borderline_ml: float):
         return None
     return (f"{borderline_ml:.1f} mL of white matter has a WMH probability just under the threshold, more than the "
             f"{found_ml:.1f} mL marked: extensive or faint confluent WMH may be only partly marked, so the WMH volume "
-            "may be too low. Look at the probability map (--prob) or the uncertainty, and correct the mask in the "
-            "Segment Editor or try a lower threshold")
+            "may be too low. Look at the probability map (--prob, or 'Probability map' in Slicer) or the uncertainty, "
+            "and correct the mask in the Segment Editor or try a lower threshold")

@@ -8,6 +8,10 @@ First rule: at least 10 mL found and more borderline tissue (0.2 <= P(WMH) < thr
 
 import json
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from RadioWMHSegLib.undercall_check import undercall_warning  # noqa: E402  (after the path)
 
 MIN_FOUND_ML = 10.0
 RULES = {"first": "borderline_0.2_ml", "second": "borderline_0.2_in_wm_ml"}
@@ -16,6 +20,8 @@ RULES = {"first": "borderline_0.2_ml", "second": "borderline_0.2_in_wm_ml"}
 def fires(case: dict, key: str):
     if key not in case:
         return None  # a record made before the white-matter split
+    if key == RULES["second"]:  # the shipped rule, from the library itself, so that the two cannot drift apart
+        return undercall_warning(case["found_ml"], case[key]) is not None
     return case["found_ml"] >= MIN_FOUND_ML and case[key] > case["found_ml"]
 
 

@@ -11,7 +11,7 @@ processing), the volume of "borderline" voxels (P in [low, threshold) for a few 
 mask), and, where there is a truth, the sensitivity. If a ratio borderline / found separates the cases with low
 sensitivity and stays low on every real scan, a warning is worth a rule; this script only measures. --held-out: the
 rule's check (RULE.md) on the four synthetic test sets and, as a false-alarm check, the real dev case. Each row says
-whether RULE.md's rule fires (`warned`: at least MIN_FOUND_ML found and more borderline tissue at P >= 0.2 than
+whether RULE.md's first rule fires (`warned`: at least MIN_FOUND_ML found and more borderline tissue at P >= 0.2 than
 found); the held-out record was made with the rule wired into segment.py as a warning, which failed the check and
 was taken out.
 """
@@ -39,11 +39,13 @@ def measure(result, truth=None, white_matter=None) -> dict:
     """white_matter: the MNI white-matter probability on the input grid (where the borderline tissue lies)."""
     import SimpleITK as sitk
 
+    from RadioWMHSegLib.choices import DEFAULT_THRESHOLD
+
     probability = sitk.GetArrayFromImage(result.probability)
     mask = sitk.GetArrayFromImage(result.mask) > 0
     brain = sitk.GetArrayFromImage(result.brain_mask) > 0
     voxel_ml = float(np.prod(result.mask.GetSpacing())) / 1000.0
-    threshold = float(result.record.get("parameters", {}).get("threshold", 0.5))
+    threshold = DEFAULT_THRESHOLD  # every case here is segmented with the shipped settings
     row = {"found_ml": round(float(mask.sum()) * voxel_ml, 3), "brain_ml": round(float(brain.sum()) * voxel_ml, 1)}
     for low in BORDERLINE_LOWS:
         borderline = brain & ~mask & (probability >= low) & (probability < threshold)
@@ -102,13 +104,16 @@ def main():
     # Each case's preprocessing kept, to carry the MNI white matter to its grid by the pipeline's own transform.
     pipeline.preprocess = lambda *a, **k: cases.append(preprocess(*a, **k)) or cases[-1]
     rows = []
-    for name, flair, truth, stripped in todo:
-        result = segment_image(read_flair(flair), model=loaded, device="cpu", skull_stripped=stripped)
-        white_matter = on_input_grid(cases[-1], white_matter_crop)
-        row = {"case": name, **measure(result, read_label(truth) if truth else None, white_matter)}
-        row["warned"] = row["found_ml"] >= MIN_FOUND_ML and row[f"borderline_{RULE_LOW}_ml"] > row["found_ml"]
-        print(json.dumps(row), flush=True)
-        rows.append(row)
+    try:
+        for name, flair, truth, stripped in todo:
+            result = segment_image(read_flair(flair), model=loaded, device="cpu", skull_stripped=stripped)
+            white_matter = on_input_grid(cases[-1], white_matter_crop)
+            row = {"case": name, **measure(result, read_label(truth) if truth else None, white_matter)}
+            row["warned"] = row["found_ml"] >= MIN_FOUND_ML and row[f"borderline_{RULE_LOW}_ml"] > row["found_ml"]
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    finally:
+        pipeline.preprocess = preprocess
     document = {"command": "python experiments/underseg_warning/explore.py " + " ".join(sys.argv[1:]),
                 "model": "bundled", "cases": rows}
     Path(args.out).write_text(json.dumps(document, indent=1) + "\n")
