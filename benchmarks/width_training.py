@@ -153,6 +153,10 @@ def train(args):
     import torch
     from torch.utils.data import DataLoader
 
+    # the GPU machine has no SimpleITK: datasets.py imports it, training from these caches never calls it
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments" / "version11_choice"))
+    import sitk_stub  # noqa: F401
+
     from RadioWMHSegLib.training.data import PatchDataset
     from RadioWMHSegLib.training.loss import DiceCELoss, targets_for
 
