@@ -154,8 +154,7 @@ def train(args):
     from torch.utils.data import DataLoader
 
     # the GPU machine has no SimpleITK: datasets.py imports it, training from these caches never calls it
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments" / "version11_choice"))
-    import sitk_stub  # noqa: F401
+    import sitk_stub  # noqa: F401  (benchmarks/ is on the path)
 
     from RadioWMHSegLib.training.data import PatchDataset
     from RadioWMHSegLib.training.loss import DiceCELoss, targets_for

@@ -6,6 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import sitk_stub  # noqa: F401,E402
 from RadioWMHSegLib import model_io  # noqa: E402
 from RadioWMHSegLib.training.checkpoints import load_checkpoint  # noqa: E402

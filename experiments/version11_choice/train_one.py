@@ -4,6 +4,7 @@ import json
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import sitk_stub  # noqa: F401,E402  (before the project: the device has no SimpleITK)
 
 from RadioWMHSegLib.datasets import load_dataset  # noqa: E402
