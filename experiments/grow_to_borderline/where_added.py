@@ -3,6 +3,7 @@ true WMH where there is truth. Diagnosis after the rule's outcome (RULE.md), on 
 
     python experiments/grow_to_borderline/where_added.py G30_FOLDER SCAN[:TRUTH[:UNSCORED]] ...
 """
+import json
 import sys
 from pathlib import Path
 
@@ -27,13 +28,21 @@ def keep_white_matter(case, crop_array):  # the white-matter map the under-call 
 
 
 segment.on_input_grid = keep_white_matter
+
+
+def skull_stripped(scan):
+    """What the scan's dataset.json says (a synthetic case in imagesTr/); a raw scan elsewhere has its skull."""
+    record = Path(scan).parent.parent / "dataset.json"
+    return bool(json.loads(record.read_text()).get("skull_stripped")) if record.exists() else False
+
 grown_model = model_io.load_model(sys.argv[1], "cpu")
 base_model = model_io.load_model(None, "cpu")
 for spec in sys.argv[2:]:
     scan, *rest = spec.split(":")
     image = read_flair(scan)
-    base = segment.segment_image(image, model=base_model, device="cpu", skull_stripped="/runs/" in scan)
-    grown = segment.segment_image(image, model=grown_model, device="cpu", skull_stripped="/runs/" in scan)
+    stripped = skull_stripped(scan)
+    base = segment.segment_image(image, model=base_model, device="cpu", skull_stripped=stripped)
+    grown = segment.segment_image(image, model=grown_model, device="cpu", skull_stripped=stripped)
     added = (sitk.GetArrayFromImage(grown.mask) > 0) & (sitk.GetArrayFromImage(base.mask) == 0)
     wm = sitk.GetArrayFromImage(captured["wm"]) >= WHITE_MATTER_P
     ml = float(np.prod(image.GetSpacing())) / 1000.0
