@@ -1,6 +1,8 @@
-"""How far the widened network's channel copies moved apart in training: for each widened convolution, the
-norm of (copy B - copy A) over the norm of copy A, for the widened start and for the trained weights.
-`python experiments/width_from_v10/copies_apart.py START_MODEL TRAINED_MODEL` (RULE.md's W)."""
+"""How far training moved a model's convolution weights (norm of the change over the start's norm, all layers
+together), and, for a widened network, how far its channel copies moved apart: for each widened convolution the
+norm of (copy B - copy A) over copy A's, at the start and after training.
+`python experiments/width_from_v10/copies_apart.py START_MODEL TRAINED_MODEL` (RULE.md's W; C with the bundled
+model as its start prints the first line only)."""
 import sys
 from pathlib import Path
 
@@ -23,7 +25,13 @@ def apart(state: dict) -> dict:
     return out
 
 
-start, trained = (apart(load_model(p).net.state_dict()) for p in sys.argv[1:3])
+first, second = (load_model(p) for p in sys.argv[1:3])
+a, b = first.net.state_dict(), second.net.state_dict()
+change = sum(float((b[k] - a[k]).norm() ** 2) for k in a if a[k].dim() == 5)
+print(f"convolution weights moved {100 * (change / sum(float(a[k].norm() ** 2) for k in a if a[k].dim() == 5)) ** 0.5:.1f} %")
+if first.card["architecture"]["config"]["channels"][0] == 8:
+    sys.exit()  # the shipped width: no copies
+start, trained = apart(a), apart(b)
 for key in start:
     print(f"{key:40s} start {start[key]:.4f}  trained {trained[key]:.4f}")
 print(f"median over {len(start)} layers: start {sorted(start.values())[len(start) // 2]:.4f}, "
