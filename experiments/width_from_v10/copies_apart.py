@@ -27,8 +27,9 @@ def apart(state: dict) -> dict:
 
 first, second = (load_model(p) for p in sys.argv[1:3])
 a, b = first.net.state_dict(), second.net.state_dict()
-change = sum(float((b[k] - a[k]).norm() ** 2) for k in a if a[k].dim() == 5)
-print(f"convolution weights moved {100 * (change / sum(float(a[k].norm() ** 2) for k in a if a[k].dim() == 5)) ** 0.5:.1f} %")
+convs = [k for k in a if a[k].dim() == 5]
+change = sum(float((b[k] - a[k]).norm() ** 2) for k in convs) / sum(float(a[k].norm() ** 2) for k in convs)
+print(f"convolution weights moved {100 * change ** 0.5:.1f} %")
 if first.card["architecture"]["config"]["channels"][0] == 8:
     sys.exit()  # the shipped width: no copies
 start, trained = apart(a), apart(b)

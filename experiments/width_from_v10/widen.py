@@ -1,18 +1,18 @@
 """Version 10 at twice its width, computing the same function (Net2Net widening, Chen et al., ICLR 2016).
 
-    python experiments/width_from_v10/widen.py OUT_PARENT [--start copies|fresh] [--noise 0.01] [--seed 0]
+    python experiments/width_from_v10/widen.py OUT_PARENT [--start copies|fresh] [--noise 0.01]
 
-`--start copies` (RULE.md's W): every channel of every hidden layer is doubled: new channel j copies old channel j mod C, and each layer that
-reads a doubled channel reads both copies at half weight, so the 2x network (16-32-64-128-256) gives version 10's
-output exactly. Instance normalisation (no affine parameters) normalises both copies alike, the residual stages'
-identity skips stay identities, and PReLU has one parameter per layer. The decoder's first convolution and its
+`--start copies` (RULE.md's W): every channel of every hidden layer is doubled: new channel j copies old channel
+j mod C, and each layer that reads a doubled channel reads both copies at half weight, so the 2x network
+(16-32-64-128-256) gives version 10's output exactly. Instance normalisation (no affine parameters) normalises
+both copies alike, the residual stages' identity skips stay identities, and PReLU has one parameter per layer. The decoder's first convolution and its
 skip read [gated skip, upsampled] concatenated: there the copies are mapped half by half. Exact copies would get
 equal gradients for ever, so a small seeded noise (`--noise` x each layer's weight std) breaks the symmetry; the
 script prints how far that moves the output. In W the copies never moved apart at lr 5e-5 (RULE.md), so:
 `--start fresh`: the old channels keep version 10's weights and the new ones start from the network's own random
 initialisation (seeded), with every weight by which an old channel, or the output, reads a new one set to zero.
 The output is version 10's exactly, the new channels are different from the start, and the zero weights get
-gradients at once (Net2Net's alternative, as in Wei et al., "Network morphism", ICML 2016).
+gradients at once (function-preserving like the copies, without their symmetry).
 Experiment scaffolding (experiments/width_from_v10/RULE.md).
 """
 
@@ -51,56 +51,66 @@ def origin(old: int, new: int, concatenated: bool) -> torch.Tensor:
     return torch.where(within < half_old, within + (j >= half_new) * half_old, -1)
 
 
-def fresh_state(old_state: dict, new_state: dict) -> dict:
-    """--start fresh: old weights in place, new channels as initialised, old readers of new channels at zero."""
+def _layers(old_state: dict, new_state: dict, bias, weight) -> dict:
+    """The widened state: layers of unchanged shape copied, a widened bias given by bias(source, target) and a
+    widened weight by weight(source, target, out_axis, in_axis, concatenated)."""
     widened = {}
     for key, target in new_state.items():
         source = old_state[key]
         if source.shape == target.shape:
             widened[key] = source.clone()
-            continue
-        tensor = target.clone()
-        if source.dim() == 1:  # a bias: the old channels' own
-            tensor[:source.shape[0]] = source
-            widened[key] = tensor
-            continue
-        out_axis, in_axis = (1, 0) if key.startswith("up.") else (0, 1)
-        concatenated = key.startswith("decoder.") and (".convs.0." in key or ".skip." in key)
-        out_from = origin(source.shape[out_axis], target.shape[out_axis], False)
-        in_from = origin(source.shape[in_axis], target.shape[in_axis], concatenated)
-        old_out, old_in = torch.nonzero(out_from >= 0).flatten(), torch.nonzero(in_from >= 0).flatten()
-        new_in = torch.nonzero(in_from < 0).flatten()
-        # old outputs read old inputs as before and new inputs not at all
-        block = source.index_select(out_axis, out_from[old_out]).index_select(in_axis, in_from[old_in])
-        view = tensor.index_select(out_axis, old_out)
-        view.index_copy_(in_axis, old_in, block)
-        view.index_fill_(in_axis, new_in, 0.0)
-        tensor.index_copy_(out_axis, old_out, view)
-        widened[key] = tensor
+        elif source.dim() == 1:  # a bias: one per output channel
+            widened[key] = bias(source, target)
+        else:
+            out_axis, in_axis = (1, 0) if key.startswith("up.") else (0, 1)  # ConvTranspose3d: (in, out, k...)
+            concatenated = key.startswith("decoder.") and (".convs.0." in key or ".skip." in key)
+            widened[key] = weight(source, target, out_axis, in_axis, concatenated)
     return widened
+
+
+def _fresh_bias(source, target):
+    tensor = target.clone()
+    tensor[:source.shape[0]] = source  # the old channels' own; the new ones as initialised
+    return tensor
+
+
+def _fresh_weight(source, target, out_axis, in_axis, concatenated):
+    tensor = target.clone()
+    out_from = origin(source.shape[out_axis], target.shape[out_axis], False)
+    in_from = origin(source.shape[in_axis], target.shape[in_axis], concatenated)
+    old_out, old_in = torch.nonzero(out_from >= 0).flatten(), torch.nonzero(in_from >= 0).flatten()
+    new_in = torch.nonzero(in_from < 0).flatten()
+    # old outputs read old inputs as before and new inputs not at all
+    block = source.index_select(out_axis, out_from[old_out]).index_select(in_axis, in_from[old_in])
+    view = tensor.index_select(out_axis, old_out)
+    view.index_copy_(in_axis, old_in, block)
+    view.index_fill_(in_axis, new_in, 0.0)
+    tensor.index_copy_(out_axis, old_out, view)
+    return tensor
+
+
+def _copied_bias(source, target):
+    return source[channel_map(source.shape[0], target.shape[0], False)]
+
+
+def _copied_weight(source, target, out_axis, in_axis, concatenated):
+    out_map = channel_map(source.shape[out_axis], target.shape[out_axis], False)
+    in_map = channel_map(source.shape[in_axis], target.shape[in_axis], concatenated)
+    tensor = source.index_select(out_axis, out_map).index_select(in_axis, in_map)
+    copies = torch.bincount(in_map, minlength=source.shape[in_axis]).to(tensor.dtype)[in_map]
+    shape = [1] * tensor.dim()
+    shape[in_axis] = -1
+    return tensor / copies.reshape(shape)  # each copy read at half weight
+
+
+def fresh_state(old_state: dict, new_state: dict) -> dict:
+    """--start fresh: old weights in place, new channels as initialised, old readers of new channels at zero."""
+    return _layers(old_state, new_state, _fresh_bias, _fresh_weight)
 
 
 def widen_state(old_state: dict, new_state: dict) -> dict:
-    widened = {}
-    for key, target in new_state.items():
-        source = old_state[key]
-        if source.shape == target.shape:
-            widened[key] = source.clone()
-            continue
-        transposed = key.startswith("up.")  # ConvTranspose3d weights are (in, out, k...)
-        if source.dim() == 1:  # a bias: one per output channel
-            widened[key] = source[channel_map(source.shape[0], target.shape[0], False)]
-            continue
-        out_axis, in_axis = (1, 0) if transposed else (0, 1)
-        concatenated = key.startswith("decoder.") and (".convs.0." in key or ".skip." in key)
-        out_map = channel_map(source.shape[out_axis], target.shape[out_axis], False)
-        in_map = channel_map(source.shape[in_axis], target.shape[in_axis], concatenated)
-        tensor = source.index_select(out_axis, out_map).index_select(in_axis, in_map)
-        copies = torch.bincount(in_map, minlength=source.shape[in_axis]).to(tensor.dtype)[in_map]
-        shape = [1] * tensor.dim()
-        shape[in_axis] = -1
-        widened[key] = tensor / copies.reshape(shape)
-    return widened
+    """--start copies: every channel copied, every reader of a copied channel halved."""
+    return _layers(old_state, new_state, _copied_bias, _copied_weight)
 
 
 def main(argv=None):
@@ -138,10 +148,12 @@ def main(argv=None):
         raise SystemExit("the widened network does not compute version 10's function: not saved")
 
     card = copy.deepcopy(old.card)
+    noise = args.noise if args.start == "copies" else 0
     card.update(name=args.name, architecture=architecture,
-                parent={"name": old.card.get("name"), "path": str(old.path), "weights_sha256": old.card.get("weights_sha256")},
+                parent={"name": old.card.get("name"), "path": str(old.path),
+                        "weights_sha256": old.card.get("weights_sha256")},
                 metrics={"weights": f"version 10 widened 2x (experiments/width_from_v10/widen.py, --start "
-                                    f"{args.start}, noise {args.noise if args.start == 'copies' else 0}, seed {args.seed})"})
+                                    f"{args.start}, noise {noise}, seed {args.seed})"})
     card.pop("weights_sha256", None)
     card.pop("version", None)
     print(save_model(net, card, parent_dir=args.out_parent, name=args.name))
