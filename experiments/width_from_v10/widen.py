@@ -2,17 +2,18 @@
 
     python experiments/width_from_v10/widen.py OUT_PARENT [--start copies|fresh] [--noise 0.01]
 
-`--start copies` (RULE.md's W): every channel of every hidden layer is doubled: new channel j copies old channel
-j mod C, and each layer that reads a doubled channel reads both copies at half weight, so the 2x network
-(16-32-64-128-256) gives version 10's output exactly. Instance normalisation (no affine parameters) normalises
-both copies alike, the residual stages' identity skips stay identities, and PReLU has one parameter per layer.
-The decoder's first convolution and its skip read [gated skip, upsampled] concatenated: there the copies are mapped half by half. Exact copies would get
-equal gradients for ever, so a small seeded noise (`--noise` x each layer's weight std) breaks the symmetry; the
-script prints how far that moves the output. In W the copies never moved apart at lr 5e-5 (RULE.md), so:
+`--start copies` (RULE.md's W): every channel of every hidden layer is doubled: new channel j copies old channel j
+mod C, and each layer that reads a doubled channel reads both copies at half weight, so the 2x network
+(16-32-64-128-256) gives version 10's output exactly. Instance normalisation (no affine parameters) normalises both
+copies alike, the residual stages' identity skips stay identities, and PReLU has one parameter per layer. The
+decoder's first convolution and its skip read [gated skip, upsampled] concatenated: there the copies are mapped
+half by half. Exact copies would get equal gradients for ever, so a small seeded noise (`--noise` x each layer's
+weight std) breaks the symmetry; the script prints how far that moves the output. In W the copies never moved apart
+at lr 5e-5 (RULE.md), so:
 `--start fresh`: the old channels keep version 10's weights and the new ones start from the network's own random
-initialisation (seeded), with every weight by which an old channel, or the output, reads a new one set to zero.
-The output is version 10's exactly, the new channels are different from the start, and the zero weights get
-gradients at once (function-preserving like the copies, without their symmetry).
+initialisation (seeded), with every weight by which an old channel, or the output, reads a new one set to zero. The
+output is version 10's exactly, the new channels are different from the start, and the zero weights get gradients
+at once (function-preserving like the copies, without their symmetry).
 Experiment scaffolding (experiments/width_from_v10/RULE.md).
 """
 
