@@ -6,7 +6,8 @@ from pathlib import Path
 
 here = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parent)
 NAMES = {"bundled": "version 10 (bundled)", "radiowmhseg-attention-vnet-c-last": "C last (shipped width)",
-         "radiowmhseg-attention-vnet-w-last": "W last (2x, widened)"}
+         "radiowmhseg-attention-vnet-w-last": "W last (2x, widened)",
+         "radiowmhseg-attention-vnet-f-last": "F last (2x, new half fresh)"}
 choice = json.loads((here / "choice.json").read_text())
 
 
