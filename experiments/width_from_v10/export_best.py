@@ -14,6 +14,6 @@ best = load_checkpoint(run / "checkpoint_best.pt")
 net = model_io.build_network(card["architecture"])
 net.load_state_dict(best["model"], strict=True)
 card.pop("weights_sha256", None)
-card.update(name=name, metrics={"validation_dice": best["val_dice"], "weights": f"best epoch so far ({best['epoch'] + 1})",
-                                "run": str(run)})
+card.update(name=name, metrics={"validation_dice": best["val_dice"], "run": str(run),
+                                "weights": f"best epoch so far ({best['epoch'] + 1})"})
 print(model_io.save_model(net, card, parent, name))
