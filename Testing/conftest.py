@@ -3,7 +3,8 @@ determinism and the mapping back can be tested without depending on accuracy.
 
 Helpers used by several test modules live here and in the helper modules below, never in a test
 module (test modules do not import each other): phantoms.py (head-like volumes on native grids),
-image_files.py (small FLAIR-like images, DICOM series), tiny_datasets.py (tiny training datasets).
+image_files.py (small FLAIR-like images, DICOM series), tiny_datasets.py (tiny training datasets),
+segment_stand_in.py (a fast segment_image and a small head, for what happens before and after the network).
 """
 
 import os
@@ -19,6 +20,7 @@ if str(REPOSITORY) not in sys.path:
 
 import image_files  # noqa: E402,F401  (the shared helpers: a broken one fails at collection, once)
 import phantoms  # noqa: E402,F401
+import segment_stand_in  # noqa: E402
 import tiny_datasets  # noqa: E402,F401
 
 SHARED_DATA = Path(os.environ.get("RADIOWMHSEG_SHARED_DATA", REPOSITORY.parent / "shared" / "data"))
@@ -170,3 +172,45 @@ def bright_mask(volume_node):
     from RadioWMHSegLib import slicer_logic
 
     return sitk.Cast(slicer_logic.volume_to_sitk(volume_node) > 300, sitk.sitkUInt8)
+
+
+# ---- segment() without the network (test_reliability, test_bad_inputs, test_cohort_reruns)
+
+@pytest.fixture(scope="module")
+def head():
+    return segment_stand_in.small_head()
+
+
+@pytest.fixture
+def flair(tmp_path, head):
+    import SimpleITK as sitk
+
+    path = tmp_path / "flair.nii.gz"
+    sitk.WriteImage(head, str(path))
+    return path
+
+
+@pytest.fixture
+def fast_segment(monkeypatch):
+    """segment_image replaced by the stand-in; the list records the options of each call."""
+    from RadioWMHSegLib import segment as segment_module
+
+    calls = []
+
+    def fake(image, **options):
+        calls.append(options)
+        return segment_stand_in.fake_segment_image(image, **options)
+
+    monkeypatch.setattr(segment_module, "segment_image", fake)
+    return calls
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """segment_image must not be reached: the refusal has to come before any work."""
+    from RadioWMHSegLib import segment as segment_module
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("segment_image was called: the problem was not caught before the work")
+
+    monkeypatch.setattr(segment_module, "segment_image", forbidden)

@@ -1,6 +1,6 @@
 """Small FLAIR-like test images: arrays with many grey levels, oblique left-handed grids, DICOM series written from them.
 
-Shared by test_image_io and test_reliability.
+Shared by test_image_io, test_reliability, test_bad_inputs and test_dataset_cli.
 """
 
 import numpy as np
