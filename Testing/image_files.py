@@ -1,7 +1,9 @@
 """Small FLAIR-like test images: arrays with many grey levels, oblique left-handed grids, DICOM series written from them.
 
-Shared by test_image_io, test_reliability, test_bad_inputs and test_dataset_cli.
+Shared by test_image_io, test_reliability, test_bad_inputs, test_dataset_cli and test_dataset_training.
 """
+
+from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
@@ -51,3 +53,33 @@ def write_dicom_series(image, folder):
         writer.SetFileName(str(folder / f"slice_{k:03d}.dcm"))
         writer.Execute(slice_image)
     return folder
+
+
+SMALL_SHAPE = (10, 16, 14)  # (z, y, x): small enough for every dataset test to take well under a second
+
+
+def small_flair(seed, shape=SMALL_SHAPE, spacing=(1.0, 1.0, 1.2), origin=(0.0, 0.0, 0.0)):
+    """Random intensities 200-500 on a small grid: a scan the dataset commands accept."""
+    rng = np.random.default_rng(seed)
+    image = sitk.GetImageFromArray((200.0 + rng.random(shape) * 300.0).astype(np.float32))
+    image.SetSpacing(spacing)
+    image.SetOrigin(origin)
+    return image
+
+
+def small_mask(image, values=(1,)):
+    """A 4 x 4 square lesion on slice 3 (and one more slice per further value) on the image's grid."""
+    array = np.zeros(sitk.GetArrayViewFromImage(image).shape, np.uint8)
+    for i, value in enumerate(values):
+        array[3 + i, 4:8, 4:8] = value
+    mask = sitk.GetImageFromArray(array)
+    mask.CopyInformation(image)
+    return mask
+
+
+def write_image(image, path):
+    """sitk.WriteImage into a folder made if missing; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sitk.WriteImage(image, str(path))
+    return path

@@ -1,6 +1,7 @@
 """Tiny MNI-space training datasets (a few 32x40x36 cases) and the trainer options that train on them in seconds.
 
-Shared by test_training, test_transfer and test_experiment (imported by conftest.py for its fixtures).
+Shared by test_training, test_transfer, test_experiment, test_dataset_cli and test_dataset_training (imported by
+conftest.py for its fixtures).
 """
 
 from pathlib import Path
@@ -49,6 +50,21 @@ def make_tiny_dataset(path, n_cases, seed=0, name=None, phenotype="tiny", with_o
         add_case(path, f"case_{i:03d}", image, label, metadata={"phenotype": phenotype})
     return Path(path)
 
+
+def tiny_dataset_with_split(path):
+    """Four tiny cases, a second version of case_001 (as a re-exported correction), split in two folds by
+    `radiowmhseg dataset split`. Returns the folder and its splits.json."""
+    import json
+
+    from RadioWMHSegLib.cli import main
+    from RadioWMHSegLib.datasets import add_case
+
+    ds = make_tiny_dataset(path, 4, seed=5)
+    image = sitk.ReadImage(str(ds / "imagesTr" / "case_001_0000.nii.gz"))
+    label = sitk.ReadImage(str(ds / "labelsTr" / "case_001.nii.gz"))
+    add_case(ds, "case_001", image, label)  # a second version of case_001
+    assert main(["dataset", "split", str(ds), "--folds", "2"]) == 0
+    return ds, json.loads((ds / "splits.json").read_text(encoding="utf-8"))
 
 def tiny_options(**overrides):
     # fp32 in plain layout: bf16 + channels_last, fastest for the full-size net, is slow for 4-channel layers.
