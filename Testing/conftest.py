@@ -2,7 +2,7 @@
 determinism and the mapping back can be tested without depending on accuracy.
 
 Helpers used by several test modules live here and in the helper modules below, never in a test
-module (test modules do not import each other): phantoms.py (head-like volumes on native grids),
+module (test modules do not import each other): phantoms.py (head-like volumes on native grids, known affines),
 image_files.py (small FLAIR-like images, DICOM series), tiny_datasets.py (tiny training datasets),
 segment_stand_in.py (a fast segment_image and a small head, for what happens before and after the network).
 """

@@ -1,4 +1,5 @@
-"""Head-like test volumes made from the MNI template, placed in chosen native grids."""
+"""Head-like test volumes made from the MNI template, placed in chosen native grids; the known affines, grids and
+distances the preprocessing tests measure against."""
 
 import numpy as np
 import SimpleITK as sitk
@@ -64,3 +65,68 @@ def two_blob_phantom():
     image, _ = add_bright_blob(flair_like_template(), (60, 120, 100))
     image, _ = add_bright_blob(image, (135, 120, 100))
     return to_native(image, native_grid(size=(70, 80, 64), spacing=(2.4, 2.4, 2.6)))
+
+
+# ---- known geometry (test_preprocessing, test_preprocessing_pipeline)
+
+def known_mni_to_native():
+    """A head 8% smaller than the template, tilted and shifted: MNI point -> native point."""
+    transform = sitk.AffineTransform(3)
+    transform.SetCenter((0.0, -18.0, 18.0))
+    transform.SetMatrix((0.92 * rotation(8, -6, 12)).ravel().tolist())
+    transform.SetTranslation((6.0, -9.0, 14.0))
+    return transform
+
+
+def left_handed_oblique_direction():
+    """A tilted direction matrix with a negative determinant (a left-handed grid)."""
+    direction = rotation(5, 10, -7) @ np.diag([1.0, 1.0, -1.0])
+    assert np.linalg.det(direction) < 0
+    return direction
+
+
+def grid_covering(points, direction, spacing, margin_mm=10.0, pixel=sitk.sitkUInt8):
+    """An empty image with the given direction and spacing whose voxels cover every point (+margin)."""
+    coordinates = np.asarray(points) @ direction  # coordinates along the grid's axes
+    low = coordinates.min(axis=0) - margin_mm
+    high = coordinates.max(axis=0) + margin_mm
+    size = [int(np.ceil((h - l) / s)) + 1 for l, h, s in zip(low, high, spacing)]
+    grid = sitk.Image(size, pixel)
+    grid.SetSpacing([float(s) for s in spacing])
+    grid.SetDirection(direction.ravel().tolist())
+    grid.SetOrigin((direction @ low).tolist())
+    return grid
+
+
+def corners(image):
+    """The physical points of an image's eight corner voxels."""
+    size = image.GetSize()
+    return [image.TransformIndexToPhysicalPoint((i, j, k))
+            for i in (0, size[0] - 1) for j in (0, size[1] - 1) for k in (0, size[2] - 1)]
+
+
+def native_grid_for(mni_to_native, spacing=(1.3, 1.1, 2.5)):
+    """An oblique, left-handed grid that holds the whole MNI crop once sent through `mni_to_native`."""
+    mapped = [mni_to_native.TransformPoint(p) for p in corners(templates.crop_grid())]
+    return grid_covering(mapped, left_handed_oblique_direction(), spacing)
+
+
+def physical_centroid(image, weights=None):
+    """Centre of mass (mm) of an image's voxels, weighted by their values or by `weights`."""
+    array = sitk.GetArrayFromImage(image).astype(float)
+    weights = array if weights is None else weights
+    indices = np.argwhere(weights > 0)
+    w = weights[weights > 0]
+    xyz = indices[:, ::-1]
+    direction = np.array(image.GetDirection()).reshape(3, 3)
+    points = np.array(image.GetOrigin()) + (xyz * np.array(image.GetSpacing())) @ direction.T
+    return (points * w[:, None]).sum(axis=0) / w.sum()
+
+
+def rms_distance(transform_a, transform_b, image):
+    """RMS distance (mm) between where two transforms send the voxels of a mask (subsampled)."""
+    indices = np.argwhere(sitk.GetArrayFromImage(image) > 0)[::500, ::-1]
+    points = [image.TransformIndexToPhysicalPoint([int(v) for v in index]) for index in indices]
+    distances = [np.linalg.norm(np.subtract(transform_a.TransformPoint(p), transform_b.TransformPoint(p)))
+                 for p in points]
+    return float(np.sqrt(np.mean(np.square(distances))))
