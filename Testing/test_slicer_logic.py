@@ -1,13 +1,11 @@
-"""The MRML side (RadioWMHSegLib.slicer_logic) headless with slicer-core, and the background job runner.
+"""The MRML side (RadioWMHSegLib.slicer_logic) headless with slicer-core. The background job runner:
+test_background_job.py.
 
 Geometry is checked against SimpleITK's reading of the same file; the .seg.nrrd files that 3D Slicer
 wrote (shipped in slicerio's wheel) check that Slicer's own segmentations are read as Slicer means them.
 """
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,12 +14,10 @@ import slicer  # slicer-core and slicerio, installed by .[test]: a missing one m
 import slicerio
 
 from conftest import bright_mask, oblique_left_handed_volume
-from RadioWMHSegLib import background_job, slicer_geometry, slicer_logic, slicer_segments
+from RadioWMHSegLib import slicer_geometry, slicer_logic, slicer_segments
 from RadioWMHSegLib.metrics import dice
 from RadioWMHSegLib.segment_options import SegmentOptions
 from RadioWMHSegLib.slicer_logic import RadioWMHSegLogic
-
-REPOSITORY = Path(__file__).resolve().parent.parent
 
 
 def physically_equal(image, reference, interpolator=sitk.sitkNearestNeighbor):
@@ -355,7 +351,6 @@ def test_segment_a_volume_node_with_the_stand_in_model(scene, tmp_path, bright_v
     assert logic.qualityWarnings(segmentation) == json.loads(segmentation.GetAttribute("RadioWMHSeg.Quality"))["warnings"]
 
 
-
 def test_the_panel_refuses_a_label_map_as_the_command_line_does(scene, tmp_path, monkeypatch):
     from RadioWMHSegLib import segment as segment_module
     from RadioWMHSegLib.errors import InputError
@@ -371,65 +366,7 @@ def test_the_panel_refuses_a_label_map_as_the_command_line_does(scene, tmp_path,
         RadioWMHSegLogic().segment(volume, device="cpu")
 
 
-# ---------------------------------------------------------------- background jobs
-
-def test_progress_lines_of_segment_and_training_are_understood():
-    assert background_job.parse_progress("[ 42.0%] registering to MNI") == (pytest.approx(0.42), "registering to MNI")
-    assert background_job.parse_progress("epoch 3/20:  50%|#####     | 50/100")[0] == pytest.approx(0.125)
-    assert background_job.parse_progress("epoch 3/20: loss 0.41 val Dice 0.62")[0] == pytest.approx(0.15)
-    assert background_job.parse_progress("loading the model") is None
-
-
-def test_job_arguments_are_those_the_command_line_accepts(tmp_path):
-    from RadioWMHSegLib.cli import build_parser
-
-    parser = build_parser()
-    options = SegmentOptions(skull_stripped=True, device="cpu", threshold=0.4, min_lesion_mm3=5, model=tmp_path / "m",
-                             probability=True)
-    arguments, outputs = background_job.segment_job(tmp_path / "in.nrrd", tmp_path, options)
-    parsed = parser.parse_args(arguments)
-    assert (parsed.output, parsed.stats, parsed.prob) == tuple(str(outputs[k]) for k in ("mask", "stats", "probability"))
-    assert (parsed.threshold, parsed.min_lesion_mm3, parsed.skull_stripped, parsed.device) == (0.4, 5.0, True, "cpu")
-    finetune = parser.parse_args(background_job.finetune_job(tmp_path / "ds", tmp_path / "run", from_model=tmp_path / "m",
-                                                             strategy="decoder", epochs=3))
-    assert (finetune.dataset, finetune.source_model, finetune.strategy, finetune.epochs) == (
-        str(tmp_path / "ds"), str(tmp_path / "m"), "decoder", 3)
-
-
-def run_job(arguments, cancel_file, **kwargs):
-    return subprocess.Popen(background_job.command_line(arguments, cancel_file, python=sys.executable),
-                            env=background_job.job_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, **kwargs)
-
-
-def test_a_job_stops_when_cancel_is_asked_and_leaves_no_output(tmp_path):
-    from RadioWMHSegLib import model_io
-    from RadioWMHSegLib.network import AttentionVNet
-
-    net = AttentionVNet(channels=(2, 4), convs=(1, 1))
-    model = model_io.save_model(net, model_io.new_card(net, "tiny"), tmp_path / "models", "tiny")
-    flair = oblique_left_handed_volume(shape=(40, 44, 36))
-    sitk.WriteImage(flair, str(tmp_path / "in.nrrd"))
-    arguments, outputs = background_job.segment_job(tmp_path / "in.nrrd", tmp_path / "out",
-                                                    SegmentOptions(device="cpu", model=model))
-    cancel_file = tmp_path / "CANCEL"
-    job = run_job(arguments, cancel_file)
-    lines = []
-    for line in job.stdout:  # cancel as soon as the job reports progress: it is then mid-work
-        lines.append(line)
-        if background_job.parse_progress(line):
-            background_job.request_cancel(cancel_file)
-            break
-    assert job.wait(timeout=60) == background_job.CANCELLED_EXIT_CODE, "".join(lines) + job.stdout.read()
-    assert not outputs["mask"].exists() and not outputs["stats"].exists()
-
-
-def test_a_job_cancelled_before_it_starts_does_nothing(tmp_path):
-    cancel_file = tmp_path / "CANCEL"
-    background_job.request_cancel(cancel_file)
-    job = run_job(["info"], cancel_file)
-    assert job.wait(timeout=60) == background_job.CANCELLED_EXIT_CODE
-
+# ---------------------------------------------------------------- result files
 
 def test_result_files_are_written_headless_and_never_replaced(scene, flair_file, tmp_path):
     from RadioWMHSegLib.errors import InputError
