@@ -6,10 +6,9 @@ model as its start prints the first line only)."""
 import sys
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from RadioWMHSegLib.model_io import load_model  # noqa: E402
+from widen import layer_axes  # noqa: E402
 
 
 def apart(state: dict) -> dict:
@@ -18,7 +17,7 @@ def apart(state: dict) -> dict:
     for key, w in state.items():
         if w.dim() != 5 or key.endswith("psi.weight") or key.startswith("output."):
             continue
-        axis = 1 if key.startswith("up.") else 0  # ConvTranspose3d weights are (in, out, k...)
+        axis = layer_axes(key)[0]
         half = w.shape[axis] // 2
         a, b = w.narrow(axis, 0, half), w.narrow(axis, half, half)
         out[key] = float((b - a).norm() / a.norm())

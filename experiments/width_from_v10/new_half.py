@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from RadioWMHSegLib.model_io import load_model  # noqa: E402
-from widen import origin  # noqa: E402  (the same map of old and new positions that made F)
+from widen import layer_axes, origin  # noqa: E402  (the same maps of old and new positions that made F)
 
 
 def reading_new(state: dict, narrow: dict) -> dict:
@@ -17,8 +17,7 @@ def reading_new(state: dict, narrow: dict) -> dict:
     for key, w in state.items():
         if w.dim() != 5 or key not in narrow or narrow[key].shape == w.shape:
             continue
-        out_axis, in_axis = (1, 0) if key.startswith("up.") else (0, 1)  # ConvTranspose3d: (in, out, k...)
-        concatenated = key.startswith("decoder.") and (".convs.0." in key or ".skip." in key)
+        out_axis, in_axis, concatenated = layer_axes(key)
         out_from = origin(narrow[key].shape[out_axis], w.shape[out_axis], False)
         in_from = origin(narrow[key].shape[in_axis], w.shape[in_axis], concatenated)
         old_out = w.index_select(out_axis, (out_from >= 0).nonzero().flatten())

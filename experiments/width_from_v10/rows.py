@@ -1,4 +1,4 @@
-"""The table rows of README.md, read from the records (no figure copied by hand):
+"""The rows of RULE.md's outcome tables, read from the records (no figure copied by hand):
 `python experiments/width_from_v10/rows.py [MEASURE_DIR]` (default: this folder, where the records are kept)."""
 import json
 import sys

@@ -52,6 +52,13 @@ def origin(old: int, new: int, concatenated: bool) -> torch.Tensor:
     return torch.where(within < half_old, within + (j >= half_new) * half_old, -1)
 
 
+def layer_axes(key: str):
+    """(output axis, input axis, reads a concatenation) of a weight of the network: ConvTranspose3d weights are
+    (in, out, k...); the decoder's first convolution and its skip read [gated skip, upsampled] concatenated."""
+    out_axis, in_axis = (1, 0) if key.startswith("up.") else (0, 1)
+    return out_axis, in_axis, key.startswith("decoder.") and (".convs.0." in key or ".skip." in key)
+
+
 def _layers(old_state: dict, new_state: dict, bias, weight) -> dict:
     """The widened state: layers of unchanged shape copied, a widened bias given by bias(source, target) and a
     widened weight by weight(source, target, out_axis, in_axis, concatenated)."""
@@ -63,9 +70,7 @@ def _layers(old_state: dict, new_state: dict, bias, weight) -> dict:
         elif source.dim() == 1:  # a bias: one per output channel
             widened[key] = bias(source, target)
         else:
-            out_axis, in_axis = (1, 0) if key.startswith("up.") else (0, 1)  # ConvTranspose3d: (in, out, k...)
-            concatenated = key.startswith("decoder.") and (".convs.0." in key or ".skip." in key)
-            widened[key] = weight(source, target, out_axis, in_axis, concatenated)
+            widened[key] = weight(source, target, *layer_axes(key))
     return widened
 
 
